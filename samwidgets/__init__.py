@@ -1,0 +1,29 @@
+"""samwidgets: a Jupyter exploration kit for Segment Anything (SAM).
+
+Drop-in for the reference package::
+
+    from samwidgets import sam_model_registry, SamPredictor
+    sam = sam_model_registry["vit_b"](checkpoint="sam_vit_b_01ec64.pth")
+    predictor = SamPredictor(sam)
+"""
+
+from .build import CheckpointError, build_sam, build_sam_vit_b, build_sam_vit_h, build_sam_vit_l, sam_model_registry
+from .cache import EmbeddingCache
+from .modeling import CONFIGS, Sam, SamConfig
+from .predictor import SamPredictor
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CONFIGS",
+    "CheckpointError",
+    "EmbeddingCache",
+    "Sam",
+    "SamConfig",
+    "SamPredictor",
+    "build_sam",
+    "build_sam_vit_b",
+    "build_sam_vit_h",
+    "build_sam_vit_l",
+    "sam_model_registry",
+]

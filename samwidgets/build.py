@@ -1,0 +1,155 @@
+"""Building models from configurations and loading state dicts with clear errors.
+
+``sam_model_registry["vit_b"](checkpoint=path)`` works as in the reference;
+a checkpoint of another model or a file that is no SAM checkpoint raises a
+:class:`CheckpointError` that names the expected model type, the model the
+file looks like, and the first mismatched keys.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import torch
+
+from .modeling import CONFIGS, Sam, SamConfig
+
+
+class CheckpointError(ValueError):
+    """A file or state dict that does not fit the requested model."""
+
+
+_WRAPPER_KEYS = ("model", "state_dict", "model_state_dict", "module")
+
+
+def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Read a checkpoint file onto the CPU and return its state dict.
+
+    Accepts a plain state dict (the official files) or one wrapped in a dict
+    under "model"/"state_dict" (training checkpoints), and strips a
+    "module." prefix left by DataParallel. Tensors saved on a GPU load on
+    machines without one.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint file not found: {path}")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as e:
+        size = path.stat().st_size
+        raise CheckpointError(
+            f"could not read {path} ({size:,} bytes) as a PyTorch checkpoint: {e}. "
+            "The file may be truncated (an interrupted download) or not a checkpoint at all; "
+            "delete it and download it again."
+        ) from e
+    except Exception as e:  # weights_only refuses arbitrary pickles
+        raise CheckpointError(
+            f"{path} is not a plain state dict of tensors ({type(e).__name__}: {e}); "
+            "save your model with torch.save(model.state_dict(), path)."
+        ) from e
+    return unwrap_state_dict(obj, source=str(path))
+
+
+def unwrap_state_dict(obj: Any, source: str = "checkpoint") -> dict[str, torch.Tensor]:
+    """Find the SAM state dict inside what torch.load returned."""
+    if isinstance(obj, Mapping):
+        for key in _WRAPPER_KEYS:
+            inner = obj.get(key)
+            if isinstance(inner, Mapping) and inner and all(isinstance(v, torch.Tensor) for v in inner.values()):
+                obj = inner
+                break
+    if not isinstance(obj, Mapping) or not obj:
+        raise CheckpointError(f"{source} holds a {type(obj).__name__}, not a state dict (a dict of tensors)")
+    bad = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise CheckpointError(f"{source} is not a state dict of tensors: entry {bad[0]!r} is not a tensor")
+    if all(k.startswith("module.") for k in obj):
+        obj = {k[len("module."):]: v for k, v in obj.items()}
+    return dict(obj)
+
+
+def guess_model_type(state_dict: Mapping[str, torch.Tensor]) -> str | None:
+    """The official configuration a state dict has the shapes of, if any."""
+    pos = state_dict.get("image_encoder.pos_embed")
+    depth = len({k.split(".")[2] for k in state_dict if k.startswith("image_encoder.blocks.")})
+    for name, cfg in CONFIGS.items():
+        if pos is not None and pos.shape[-1] == cfg.encoder_embed_dim and depth == cfg.encoder_depth:
+            return name
+    return None
+
+
+def check_state_dict(model: Sam, state_dict: Mapping[str, torch.Tensor], model_type: str) -> None:
+    """Raise CheckpointError naming the first mismatches if state_dict does not fit model exactly."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in expected]
+    wrong_shape = [
+        f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state_dict and tuple(state_dict[k].shape) != tuple(v.shape)
+    ]
+    if not (missing or unexpected or wrong_shape):
+        return
+    parts = [f"this checkpoint does not fit the {model_type!r} model"]
+    if not any(k.startswith(("image_encoder.", "prompt_encoder.", "mask_decoder.")) for k in state_dict):
+        parts.append("it has no SAM keys at all (image_encoder.*, prompt_encoder.*, mask_decoder.*): "
+                     "is it a checkpoint of another kind of model?")
+    else:
+        guess = guess_model_type(state_dict)
+        if guess and guess != model_type:
+            parts.append(f"it looks like a {guess!r} checkpoint: use sam_model_registry[{guess!r}]")
+    for label, keys in (("shape mismatches", wrong_shape), ("missing keys", missing), ("unexpected keys", unexpected)):
+        if keys:
+            shown = "; ".join(keys[:5]) + (f"; ... ({len(keys)} in all)" if len(keys) > 5 else "")
+            parts.append(f"{label}: {shown}")
+    raise CheckpointError(". ".join(parts))
+
+
+def build_sam(config: SamConfig | str, checkpoint: str | os.PathLike | Mapping[str, torch.Tensor] | None = None,
+              model_type: str | None = None) -> Sam:
+    """Build a Sam model in eval mode, with weights from ``checkpoint`` (a path or a state dict) if given.
+
+    config is a :class:`SamConfig` or the name of an official one ("vit_b", "vit_l", "vit_h").
+    """
+    if isinstance(config, str):
+        if config not in CONFIGS:
+            raise ValueError(f"unknown model type {config!r}; known: {sorted(CONFIGS)}")
+        model_type, config = config, CONFIGS[config]
+    model_type = model_type or "custom"
+    if checkpoint is None:
+        return Sam(config).eval()
+    state_dict = unwrap_state_dict(checkpoint) if isinstance(checkpoint, Mapping) else load_state_dict_file(checkpoint)
+    # Build on the meta device and adopt the checkpoint's tensors: no time spent on a
+    # random initialisation that is thrown away, and no second copy of the weights in memory.
+    with torch.device("meta"):
+        sam = Sam(config)
+    check_state_dict(sam, state_dict, model_type)
+    state_dict = {k: v.float() if v.is_floating_point() else v for k, v in state_dict.items()}
+    sam.load_state_dict(state_dict, strict=True, assign=True)
+    sam.reset_pixel_buffers()
+    return sam.eval()
+
+
+def _registry_entry(name: str) -> Callable[..., Sam]:
+    def build(checkpoint: str | os.PathLike | Mapping[str, torch.Tensor] | None = None) -> Sam:
+        return build_sam(name, checkpoint)
+
+    build.__name__ = f"build_sam_{name}"
+    build.__doc__ = f"Build the official {name} SAM (random weights unless a checkpoint is given)."
+    return build
+
+
+build_sam_vit_h = _registry_entry("vit_h")
+build_sam_vit_l = _registry_entry("vit_l")
+build_sam_vit_b = _registry_entry("vit_b")
+
+#: Same keys and call signature as the reference registry; "default" is vit_h as there.
+sam_model_registry: dict[str, Callable[..., Sam]] = {
+    "default": build_sam_vit_h,
+    "vit_h": build_sam_vit_h,
+    "vit_l": build_sam_vit_l,
+    "vit_b": build_sam_vit_b,
+}

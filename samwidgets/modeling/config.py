@@ -1,0 +1,139 @@
+"""Model configurations as plain data.
+
+A :class:`SamConfig` holds every number that shapes a SAM model, so a small
+model for CPU training is one line::
+
+    SamConfig(encoder_embed_dim=64, encoder_depth=2, encoder_num_heads=2,
+              encoder_global_attn_indexes=(1,))
+
+The three official configurations (``vit_b``, ``vit_l``, ``vit_h``) are in
+:data:`CONFIGS`, with the numbers of the reference builder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+
+@dataclass(frozen=True)
+class SamConfig:
+    """Every hyper-parameter of a SAM model (image encoder, prompt encoder, mask decoder)."""
+
+    # Image encoder (ViT)
+    image_size: int = 1024  # the longest side is resized to this, then padded to a square
+    patch_size: int = 16
+    encoder_embed_dim: int = 768
+    encoder_depth: int = 12
+    encoder_num_heads: int = 12
+    encoder_global_attn_indexes: tuple[int, ...] = (2, 5, 8, 11)
+    window_size: int = 14  # blocks not in encoder_global_attn_indexes attend within windows
+    mlp_ratio: float = 4.0
+    layer_norm_eps: float = 1e-6
+    use_abs_pos: bool = True
+    use_rel_pos: bool = True
+    # Shared width of prompts, image embedding (neck output) and decoder
+    prompt_embed_dim: int = 256
+    # Prompt encoder
+    mask_in_chans: int = 16
+    # Mask decoder
+    decoder_depth: int = 2
+    decoder_num_heads: int = 8
+    decoder_mlp_dim: int = 2048
+    attention_downsample_rate: int = 2
+    num_multimask_outputs: int = 3
+    iou_head_depth: int = 3
+    iou_head_hidden_dim: int = 256
+    # Normalisation of uint8 RGB pixels
+    pixel_mean: tuple[float, float, float] = (123.675, 116.28, 103.53)
+    pixel_std: tuple[float, float, float] = (58.395, 57.12, 57.375)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "encoder_global_attn_indexes", tuple(self.encoder_global_attn_indexes))
+        object.__setattr__(self, "pixel_mean", tuple(float(v) for v in self.pixel_mean))
+        object.__setattr__(self, "pixel_std", tuple(float(v) for v in self.pixel_std))
+        if self.image_size % self.patch_size:
+            raise ValueError(f"image_size {self.image_size} must be a multiple of patch_size {self.patch_size}")
+        if self.encoder_embed_dim % self.encoder_num_heads:
+            raise ValueError("encoder_embed_dim must be divisible by encoder_num_heads")
+        if any(not 0 <= i < self.encoder_depth for i in self.encoder_global_attn_indexes):
+            raise ValueError("encoder_global_attn_indexes must lie in [0, encoder_depth)")
+        if self.prompt_embed_dim % 8:
+            raise ValueError("prompt_embed_dim must be divisible by 8 (the decoder upscales to dim/8 channels)")
+
+    @property
+    def embedding_size(self) -> int:
+        """Side of the square image-embedding grid (64 for the official models)."""
+        return self.image_size // self.patch_size
+
+    @property
+    def low_res_mask_size(self) -> int:
+        """Side of the decoder's low-res logits and of the mask prompt (256 officially)."""
+        return 4 * self.embedding_size
+
+    def replace(self, **changes: Any) -> "SamConfig":
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["encoder_global_attn_indexes"] = list(self.encoder_global_attn_indexes)
+        d["pixel_mean"] = list(self.pixel_mean)
+        d["pixel_std"] = list(self.pixel_std)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "SamConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown SamConfig fields: {sorted(unknown)}")
+        return cls(**d)
+
+    @classmethod
+    def from_reference_config(cls, cfg: Mapping[str, Any]) -> "SamConfig":
+        """Convert the nested keyword dict of the reference classes
+        (``{"image_encoder": {...}, "prompt_encoder": {...}, "mask_decoder": {...}}``)."""
+        enc, pe, dec = cfg["image_encoder"], cfg["prompt_encoder"], cfg["mask_decoder"]
+        tr = dec["transformer"]
+        if enc["out_chans"] != pe["embed_dim"] or pe["embed_dim"] != dec["transformer_dim"]:
+            raise ValueError("neck out_chans, prompt embed_dim and transformer_dim must be equal")
+        return cls(
+            image_size=enc["img_size"],
+            patch_size=enc["patch_size"],
+            encoder_embed_dim=enc["embed_dim"],
+            encoder_depth=enc["depth"],
+            encoder_num_heads=enc["num_heads"],
+            encoder_global_attn_indexes=tuple(enc["global_attn_indexes"]),
+            window_size=enc["window_size"],
+            mlp_ratio=enc["mlp_ratio"],
+            layer_norm_eps=enc.get("layer_norm_eps", 1e-6),
+            use_abs_pos=enc.get("use_abs_pos", True),
+            use_rel_pos=enc.get("use_rel_pos", True),
+            prompt_embed_dim=pe["embed_dim"],
+            mask_in_chans=pe["mask_in_chans"],
+            decoder_depth=tr["depth"],
+            decoder_num_heads=tr["num_heads"],
+            decoder_mlp_dim=tr["mlp_dim"],
+            attention_downsample_rate=tr.get("attention_downsample_rate", 2),
+            num_multimask_outputs=dec["num_multimask_outputs"],
+            iou_head_depth=dec["iou_head_depth"],
+            iou_head_hidden_dim=dec["iou_head_hidden_dim"],
+            pixel_mean=tuple(cfg.get("pixel_mean", (123.675, 116.28, 103.53))),
+            pixel_std=tuple(cfg.get("pixel_std", (58.395, 57.12, 57.375))),
+        )
+
+
+#: The official configurations, as in the reference builder.
+CONFIGS: dict[str, SamConfig] = {
+    "vit_b": SamConfig(),
+    "vit_l": SamConfig(
+        encoder_embed_dim=1024, encoder_depth=24, encoder_num_heads=16,
+        encoder_global_attn_indexes=(5, 11, 17, 23),
+    ),
+    "vit_h": SamConfig(
+        encoder_embed_dim=1280, encoder_depth=32, encoder_num_heads=16,
+        encoder_global_attn_indexes=(7, 15, 23, 31),
+    ),
+}

@@ -1,0 +1,105 @@
+"""The two-way transformer of the mask decoder: prompt tokens attend to the
+image, and the image attends back to the tokens, in every block."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .common import MLPBlock
+
+
+class Attention(nn.Module):
+    """Multi-head attention with optional down-projection of the internal width."""
+
+    def __init__(self, embedding_dim: int, num_heads: int, downsample_rate: int = 1) -> None:
+        super().__init__()
+        self.embedding_dim = embedding_dim
+        self.internal_dim = embedding_dim // downsample_rate
+        self.num_heads = num_heads
+        if self.internal_dim % num_heads:
+            raise ValueError("num_heads must divide embedding_dim // downsample_rate")
+        self.q_proj = nn.Linear(embedding_dim, self.internal_dim)
+        self.k_proj = nn.Linear(embedding_dim, self.internal_dim)
+        self.v_proj = nn.Linear(embedding_dim, self.internal_dim)
+        self.out_proj = nn.Linear(self.internal_dim, embedding_dim)
+
+    def _split_heads(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, c = x.shape
+        return x.reshape(b, n, self.num_heads, c // self.num_heads).transpose(1, 2)  # B x heads x N x c
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        q = self._split_heads(self.q_proj(q))  # B x heads x Nq x c
+        k = self._split_heads(self.k_proj(k))  # B x heads x Nk x c
+        v = self._split_heads(self.v_proj(v))
+        out = F.scaled_dot_product_attention(q, k, v)  # B x heads x Nq x c
+        b, _, n, _ = out.shape
+        return self.out_proj(out.transpose(1, 2).reshape(b, n, self.internal_dim))
+
+
+class TwoWayAttentionBlock(nn.Module):
+    """Token self-attention, token->image cross-attention, token MLP, image->token cross-attention."""
+
+    def __init__(self, embedding_dim: int, num_heads: int, mlp_dim: int, attention_downsample_rate: int,
+                 skip_first_layer_pe: bool) -> None:
+        super().__init__()
+        self.self_attn = Attention(embedding_dim, num_heads)
+        self.norm1 = nn.LayerNorm(embedding_dim)
+        self.cross_attn_token_to_image = Attention(embedding_dim, num_heads, attention_downsample_rate)
+        self.norm2 = nn.LayerNorm(embedding_dim)
+        self.mlp = MLPBlock(embedding_dim, mlp_dim, nn.ReLU)
+        self.norm3 = nn.LayerNorm(embedding_dim)
+        self.norm4 = nn.LayerNorm(embedding_dim)
+        self.cross_attn_image_to_token = Attention(embedding_dim, num_heads, attention_downsample_rate)
+        self.skip_first_layer_pe = skip_first_layer_pe
+
+    def forward(self, queries: torch.Tensor, keys: torch.Tensor, query_pe: torch.Tensor,
+                key_pe: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # queries: B x Nt x C (tokens), keys: B x Ni x C (image)
+        if self.skip_first_layer_pe:
+            queries = self.self_attn(queries, queries, queries)
+        else:
+            q = queries + query_pe
+            queries = queries + self.self_attn(q, q, queries)
+        queries = self.norm1(queries)
+
+        q = queries + query_pe
+        k = keys + key_pe
+        queries = self.norm2(queries + self.cross_attn_token_to_image(q, k, keys))
+
+        queries = self.norm3(queries + self.mlp(queries))
+
+        q = queries + query_pe
+        k = keys + key_pe
+        keys = self.norm4(keys + self.cross_attn_image_to_token(k, q, queries))
+        return queries, keys
+
+
+class TwoWayTransformer(nn.Module):
+    """depth TwoWayAttentionBlocks then a final token->image attention."""
+
+    def __init__(self, depth: int, embedding_dim: int, num_heads: int, mlp_dim: int,
+                 attention_downsample_rate: int = 2) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(
+            TwoWayAttentionBlock(embedding_dim, num_heads, mlp_dim, attention_downsample_rate,
+                                 skip_first_layer_pe=(i == 0))
+            for i in range(depth)
+        )
+        self.final_attn_token_to_image = Attention(embedding_dim, num_heads, attention_downsample_rate)
+        self.norm_final_attn = nn.LayerNorm(embedding_dim)
+
+    def forward(self, image_embedding: torch.Tensor, image_pe: torch.Tensor,
+                point_embedding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """image_embedding, image_pe: B x C x H x W; point_embedding: B x Nt x C.
+        Returns the processed tokens B x Nt x C and image B x HW x C."""
+        image_embedding = image_embedding.flatten(2).permute(0, 2, 1)  # B x HW x C
+        image_pe = image_pe.flatten(2).permute(0, 2, 1)  # B x HW x C
+        queries, keys = point_embedding, image_embedding
+        for layer in self.layers:
+            queries, keys = layer(queries, keys, query_pe=point_embedding, key_pe=image_pe)
+        q = queries + point_embedding
+        k = keys + image_pe
+        queries = self.norm_final_attn(queries + self.final_attn_token_to_image(q, k, keys))
+        return queries, keys

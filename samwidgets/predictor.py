@@ -1,0 +1,244 @@
+"""SamPredictor: set an image once, then prompt it many times.
+
+Drop-in for ``segment_anything.SamPredictor`` (same methods, arguments,
+output shapes and dtypes), with three additions: image embeddings are cached
+(memory LRU, optionally on disk) by image content and model identity, inputs
+of many kinds are accepted and converted, and prompts are validated with
+messages that say what to fix.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .cache import CachedEmbedding, EmbeddingCache, image_digest, model_fingerprint
+from .images import ImageLike, as_rgb_uint8
+from .modeling import Sam
+from .paths import default_cache_dir
+from .prompts import check_box, check_mask_input, check_points
+from .transforms import ResizeLongestSide
+
+#: Above this many output pixels (masks x H x W), masks are upsampled one at a time.
+_CHUNKED_POSTPROCESS_PIXELS = 32_000_000
+
+
+class SamPredictor:
+    """Predict masks for one image from points, boxes and mask prompts.
+
+    Args:
+        sam_model: the model.
+        cache_size: image embeddings kept in memory (LRU); 0 disables the memory cache.
+        disk_cache: False (default), True for the user cache directory
+            (``$SAMWIDGETS_CACHE_DIR`` or platformdirs), or a directory path.
+        cache: an :class:`EmbeddingCache` to share between predictors (overrides the two above).
+    """
+
+    def __init__(self, sam_model: Sam, *, cache_size: int = 16, disk_cache: bool | str | os.PathLike = False,
+                 cache: EmbeddingCache | None = None) -> None:
+        self.model = sam_model
+        self.transform = ResizeLongestSide(sam_model.image_encoder.img_size)
+        if cache is None:
+            disk_dir: Path | None = None
+            if disk_cache is True:
+                disk_dir = default_cache_dir() / "embeddings"
+            elif disk_cache not in (False, None):
+                disk_dir = Path(disk_cache)
+            cache = EmbeddingCache(max_items=cache_size, disk_dir=disk_dir)
+        self.cache = cache
+        #: seconds the last set_image spent in the image encoder (0.0 when cached)
+        self.last_encode_seconds = 0.0
+        #: whether the last set_image was served from the cache
+        self.last_set_image_cached = False
+        self._dense_pe: tuple[tuple, torch.Tensor] | None = None
+        self.reset_image()
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    # -- images ---------------------------------------------------------------
+    def set_image(self, image: ImageLike, image_format: str = "RGB") -> None:
+        """Compute (or fetch from the cache) the embedding of ``image``.
+
+        image: H x W x 3 uint8 in ``image_format`` ("RGB" or "BGR"), or any
+        input :func:`samwidgets.images.as_rgb_uint8` accepts.
+        """
+        rgb = as_rgb_uint8(image, image_format)  # H x W x 3 uint8 RGB
+        key = self.cache_key(rgb)
+        entry = self.cache.get(key, device=self.device)
+        if entry is not None:
+            self._use(entry, cached=True)
+            return
+        input_image = self.transform.apply_image(rgb)  # h x w x 3, longest side = img_size
+        input_torch = torch.as_tensor(input_image, device=self.device).permute(2, 0, 1).contiguous()[None]
+        self.set_torch_image(input_torch, rgb.shape[:2])
+        self.cache.put(key, CachedEmbedding(self.features, self.input_size, self.original_size))
+
+    def cache_key(self, rgb: np.ndarray) -> str:
+        """Cache key of an RGB uint8 image for this predictor's model (weights, config, dtype)."""
+        return f"{model_fingerprint(self.model)}-{image_digest(rgb)}"
+
+    @torch.no_grad()
+    def set_torch_image(self, transformed_image: torch.Tensor, original_image_size: tuple[int, ...]) -> None:
+        """Compute the embedding of an image already resized to the model frame.
+
+        transformed_image: 1 x 3 x h x w with max(h, w) == img_size (as from
+        ``predictor.transform.apply_image``); original_image_size: (H, W) before resizing.
+        """
+        size = self.model.image_encoder.img_size
+        shape = tuple(transformed_image.shape)
+        if len(shape) != 4 or shape[0] != 1 or shape[1] != 3 or max(shape[2:]) != size:
+            raise ValueError(
+                f"set_torch_image expects a 1 x 3 x h x w tensor with longest side {size}, got {shape}; "
+                "use set_image for ordinary images"
+            )
+        self.reset_image()
+        start = time.perf_counter()
+        input_image = self.model.preprocess(transformed_image.to(self.device))
+        features = self.model.image_encoder(input_image)  # 1 x C x h' x w'
+        self.last_encode_seconds = time.perf_counter() - start
+        self._use(CachedEmbedding(features, (shape[2], shape[3]),
+                                  (int(original_image_size[0]), int(original_image_size[1]))), cached=False)
+
+    def _use(self, entry: CachedEmbedding, cached: bool) -> None:
+        self.features = entry.features
+        self.input_size = tuple(entry.input_size)
+        self.original_size = tuple(entry.original_size)
+        self.orig_h, self.orig_w = self.original_size
+        self.input_h, self.input_w = self.input_size
+        self.is_image_set = True
+        self.last_set_image_cached = cached
+        if cached:
+            self.last_encode_seconds = 0.0
+
+    def get_image_embedding(self) -> torch.Tensor:
+        """The embedding of the current image: 1 x C x h x w."""
+        self._require_image()
+        return self.features
+
+    def reset_image(self) -> None:
+        """Forget the current image (cached embeddings stay in the cache)."""
+        self.is_image_set = False
+        self.features = None
+        self.orig_h = self.orig_w = self.input_h = self.input_w = None
+        self.original_size = self.input_size = None
+
+    def _require_image(self) -> None:
+        if not self.is_image_set:
+            raise RuntimeError("An image must be set with .set_image(...) before mask prediction.")
+
+    # -- prompts --------------------------------------------------------------
+    def predict(self, point_coords: np.ndarray | None = None, point_labels: np.ndarray | None = None,
+                box: np.ndarray | None = None, mask_input: np.ndarray | None = None,
+                multimask_output: bool = True,
+                return_logits: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Masks for the current image from prompts in original-image pixels.
+
+        point_coords: N x 2 (x, y); point_labels: N (1 foreground, 0 background);
+        box: XYXY of shape 4; mask_input: 1 x 256 x 256 low-res logits of an
+        earlier call (to refine). Returns masks M x H x W (bool, or float32
+        logits with return_logits), IoU predictions M (float32) and low-res
+        logits M x 256 x 256 (float32), M = 3 with multimask_output else 1.
+        """
+        self._require_image()
+        hw = self.original_size
+        coords_torch = labels_torch = box_torch = mask_torch = None
+        if point_coords is not None:
+            coords, labels = check_points(point_coords, point_labels, hw)
+            coords = self.transform.apply_coords(coords, hw)
+            coords_torch = torch.as_tensor(coords, dtype=torch.float, device=self.device)[None]  # 1 x N x 2
+            labels_torch = torch.as_tensor(labels, dtype=torch.int, device=self.device)[None]  # 1 x N
+        elif point_labels is not None:
+            raise ValueError("point_labels given without point_coords")
+        if box is not None:
+            box_arr = self.transform.apply_boxes(check_box(box, hw), hw)
+            box_torch = torch.as_tensor(box_arr, dtype=torch.float, device=self.device)  # 1 x 4
+        if mask_input is not None:
+            mask = check_mask_input(mask_input, self.model.config.low_res_mask_size)
+            mask_torch = torch.as_tensor(mask, dtype=torch.float, device=self.device)[None]  # 1 x 1 x S x S
+        masks, iou, low_res = self.predict_torch(coords_torch, labels_torch, box_torch, mask_torch,
+                                                 bool(multimask_output), return_logits=return_logits)
+        return masks[0].cpu().numpy(), iou[0].float().cpu().numpy(), low_res[0].float().cpu().numpy()
+
+    @torch.no_grad()
+    def predict_torch(self, point_coords: torch.Tensor | None, point_labels: torch.Tensor | None,
+                      boxes: torch.Tensor | None = None, mask_input: torch.Tensor | None = None,
+                      multimask_output: bool = True,
+                      return_logits: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Batched prediction with prompts already in the resized frame (see ``predictor.transform``).
+
+        point_coords: B x N x 2, point_labels: B x N (1, 0, or -1 for padding),
+        boxes: B x 4, mask_input: B x 1 x 256 x 256. Returns masks B x M x H x W,
+        IoU predictions B x M and low-res logits B x M x 256 x 256.
+        """
+        self._require_image()
+        self._check_torch_prompts(point_coords, point_labels, boxes, mask_input)
+        points = (point_coords, point_labels) if point_coords is not None else None
+        sparse, dense = self.model.prompt_encoder(points=points, boxes=boxes, masks=mask_input)
+        low_res, iou = self.model.mask_decoder(
+            image_embeddings=self.features,
+            image_pe=self.dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            multimask_output=multimask_output,
+        )  # B x M x 256 x 256, B x M
+        masks = self.postprocess(low_res, return_logits)
+        return masks, iou, low_res
+
+    def postprocess(self, low_res: torch.Tensor, return_logits: bool = False) -> torch.Tensor:
+        """Low-res logits B x M x 256 x 256 -> masks (bool, or logits) B x M x H x W at the original size.
+
+        Very large images are done one mask at a time so that only one float
+        mask of the full size exists at once.
+        """
+        b, m = low_res.shape[:2]
+        h, w = self.original_size
+        if b * m * h * w <= _CHUNKED_POSTPROCESS_PIXELS:
+            masks = self.model.postprocess_masks(low_res, self.input_size, self.original_size)
+            return masks if return_logits else masks > self.model.mask_threshold
+        out = torch.empty((b, m, h, w), dtype=low_res.dtype if return_logits else torch.bool, device=low_res.device)
+        for i in range(b):
+            for j in range(m):
+                logits = self.model.postprocess_masks(low_res[i : i + 1, j : j + 1], self.input_size,
+                                                      self.original_size)[0, 0]
+                out[i, j] = logits if return_logits else logits > self.model.mask_threshold
+        return out
+
+    def dense_pe(self) -> torch.Tensor:
+        """Positional encoding of the embedding grid (1 x C x h x w), computed once per weights."""
+        gaussian = self.model.prompt_encoder.pe_layer.positional_encoding_gaussian_matrix
+        version = (gaussian.data_ptr(), gaussian._version, gaussian.device)
+        if self._dense_pe is None or self._dense_pe[0] != version:
+            self._dense_pe = (version, self.model.prompt_encoder.get_dense_pe())
+        return self._dense_pe[1]
+
+    def _check_torch_prompts(self, coords: Any, labels: Any, boxes: Any, masks: Any) -> None:
+        batch = set()
+        if (coords is None) != (labels is None):
+            raise ValueError("point_coords and point_labels must be given together")
+        if coords is not None:
+            if coords.ndim != 3 or coords.shape[-1] != 2 or labels.shape != coords.shape[:2]:
+                raise ValueError(
+                    f"point_coords must be B x N x 2 and point_labels B x N, got {tuple(coords.shape)} "
+                    f"and {tuple(labels.shape)}"
+                )
+            batch.add(coords.shape[0])
+        if boxes is not None:
+            if boxes.ndim == 3 and boxes.shape[1] == 1:  # B x 1 x 4, as the reference's predict passes
+                boxes = boxes[:, 0]
+            if boxes.ndim != 2 or boxes.shape[-1] != 4:
+                raise ValueError(f"boxes must be B x 4 (XYXY), got {tuple(boxes.shape)}")
+            batch.add(boxes.shape[0])
+        if masks is not None:
+            s = self.model.config.low_res_mask_size
+            if masks.ndim != 4 or tuple(masks.shape[1:]) != (1, s, s):
+                raise ValueError(f"mask_input must be B x 1 x {s} x {s}, got {tuple(masks.shape)}")
+            batch.add(masks.shape[0])
+        if len(batch) > 1:
+            raise ValueError(f"prompts disagree on the batch size: {sorted(batch)}")
