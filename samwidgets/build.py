@@ -9,7 +9,6 @@ file looks like, and the first mismatched keys.
 from __future__ import annotations
 
 import os
-import zipfile
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -38,17 +37,17 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         raise FileNotFoundError(f"checkpoint file not found: {path}")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as e:
+    except Exception as e:
+        if "weights only load failed" in str(e).lower() and "pickle" in str(e).lower() and "zip" not in str(e):
+            raise CheckpointError(
+                f"{path} holds pickled Python objects, not a plain state dict of tensors; "
+                "save the weights with torch.save(model.state_dict(), path) and load that file"
+            ) from e
         size = path.stat().st_size
         raise CheckpointError(
-            f"could not read {path} ({size:,} bytes) as a PyTorch checkpoint: {e}. "
+            f"could not read {path} ({size:,} bytes) as a PyTorch checkpoint ({type(e).__name__}: {e}). "
             "The file may be truncated (an interrupted download) or not a checkpoint at all; "
             "delete it and download it again."
-        ) from e
-    except Exception as e:  # weights_only refuses arbitrary pickles
-        raise CheckpointError(
-            f"{path} is not a plain state dict of tensors ({type(e).__name__}: {e}); "
-            "save your model with torch.save(model.state_dict(), path)."
         ) from e
     return unwrap_state_dict(obj, source=str(path))
 

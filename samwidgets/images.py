@@ -31,11 +31,10 @@ def _describe(x: Any) -> str:
 
 
 def _from_pil(img: Image.Image) -> np.ndarray:
+    """Pixels of a PIL image: 16/32-bit grayscale as an H x W integer array, anything else as RGB."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        return to_uint8(np.asarray(img))
-    if img.mode != "RGB":
-        img = img.convert("RGB")
-    return np.asarray(img)
+        return np.asarray(img)
+    return np.asarray(img if img.mode == "RGB" else img.convert("RGB"))
 
 
 def to_uint8(arr: np.ndarray) -> np.ndarray:
@@ -80,11 +79,12 @@ def as_rgb_uint8(image: ImageLike, image_format: str = "RGB") -> np.ndarray:
             raise ValueError(f"no image file at {path}; " + ACCEPTED)
         try:
             with Image.open(path) as img:
-                return np.ascontiguousarray(_from_pil(img))
+                image = _from_pil(img)
         except OSError as e:
             raise ValueError(f"could not read {path} as an image ({e}); " + ACCEPTED) from e
-    if isinstance(image, Image.Image):
-        return np.ascontiguousarray(_from_pil(image))
+        image_format = "RGB"
+    elif isinstance(image, Image.Image):
+        image, image_format = _from_pil(image), "RGB"
     if type(image).__module__.startswith("torch"):
         image = image.detach().cpu().numpy()
     if not isinstance(image, np.ndarray):
