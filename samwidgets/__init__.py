@@ -9,6 +9,7 @@ Drop-in for the reference package::
 
 from .build import CheckpointError, build_sam, build_sam_vit_b, build_sam_vit_h, build_sam_vit_l, sam_model_registry
 from .cache import EmbeddingCache
+from .checkpoints import from_pretrained
 from .modeling import CONFIGS, Sam, SamConfig
 from .predictor import SamPredictor
 
@@ -25,5 +26,6 @@ __all__ = [
     "build_sam_vit_b",
     "build_sam_vit_h",
     "build_sam_vit_l",
+    "from_pretrained",
     "sam_model_registry",
 ]

@@ -33,11 +33,12 @@ from pathlib import Path
 from typing import BinaryIO, Mapping
 
 import torch
-from platformdirs import user_cache_dir
 from tqdm import tqdm
 
 from .build import CheckpointError, build_sam, guess_model_type, load_state_dict_file
 from .modeling import CONFIGS, Sam, SamConfig
+from .paths import CACHE_ENV as CACHE_ENV_VAR
+from .paths import default_cache_dir
 
 __all__ = [
     "CACHE_ENV_VAR",
@@ -57,8 +58,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Environment variable that overrides the cache directory.
-CACHE_ENV_VAR = "SAMWIDGETS_CACHE_DIR"
 
 #: Seconds to wait before the first retry; the wait doubles with each further retry
 #: (capped at MAX_BACKOFF_S). A module constant so that tests can set it to zero.
@@ -177,14 +176,6 @@ def _known_names() -> str:
 
 
 # --------------------------------------------------------------------------- cache
-
-
-def default_cache_dir() -> Path:
-    """The samwidgets cache: ``$SAMWIDGETS_CACHE_DIR`` if set, else the platform's user cache."""
-    env = os.environ.get(CACHE_ENV_VAR)
-    if env:
-        return Path(env).expanduser()
-    return Path(user_cache_dir("samwidgets"))
 
 
 def checkpoint_path(name: str, cache_dir: str | os.PathLike | None = None) -> Path:

@@ -6,11 +6,39 @@ features, and the IoU token predicts the quality of every mask."""
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .common import MLP, LayerNorm2d
 from .config import SamConfig
 from .transformer import TwoWayTransformer
+
+
+def _conv_transpose_2x2(conv: nn.ConvTranspose2d, x: torch.Tensor) -> torch.Tensor:
+    """A kernel-2 stride-2 transposed convolution on channels-last input, as one matmul.
+
+    Each input pixel writes its own 2 x 2 block of outputs (no overlap), so
+    the layer is a linear map C_in -> C_out * 4 per pixel followed by a
+    pixel shuffle. x: B x H x W x C_in -> B x 2H x 2W x C_out.
+    """
+    b, h, w, _ = x.shape
+    c_out = conv.out_channels
+    weight = conv.weight.reshape(conv.in_channels, c_out * 4)  # C_in x (C_out*2*2)
+    y = x @ weight  # B x H x W x (C_out*2*2)
+    y = y.reshape(b, h, w, c_out, 2, 2).permute(0, 1, 4, 2, 5, 3)  # B x H x 2 x W x 2 x C_out
+    return y.reshape(b, 2 * h, 2 * w, c_out) + conv.bias
+
+
+def upscale_channels_last(output_upscaling: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    """Run the decoder's upscaling stack (ConvT 2x2, LayerNorm2d, GELU, ConvT 2x2, GELU) channels-last.
+
+    Same maths as calling the Sequential on B x C x H x W, without the slow
+    transposed convolutions and layout changes: x: B x H x W x C -> B x 4H x 4W x C/8.
+    """
+    conv1, norm, act1, conv2, act2 = output_upscaling
+    x = _conv_transpose_2x2(conv1, x)  # B x 2H x 2W x C/4
+    x = act1(F.layer_norm(x, (x.shape[-1],), norm.weight, norm.bias, norm.eps))
+    return act2(_conv_transpose_2x2(conv2, x))  # B x 4H x 4W x C/8
 
 
 class MaskDecoder(nn.Module):
@@ -68,23 +96,24 @@ class MaskDecoder(nn.Module):
             raise ValueError(
                 f"image_embeddings has batch {image_embeddings.shape[0]}; expected 1 (shared) or {b} (one per prompt)"
             )
-        # Broadcasting, not a copy per prompt: the sum is the only B x C x h x w tensor made here.
-        src = image_embeddings + dense_prompt_embeddings  # B x C x h x w
-        if src.shape[0] != b:  # no prompts batch to broadcast over (dense was 1 x ...)
-            src = src.expand(b, -1, -1, -1)
-        pos_src = image_pe.expand(b, -1, -1, -1)  # B x C x h x w (a view)
+        if dense_prompt_embeddings.shape[0] == 1 or dense_prompt_embeddings.stride(0) == 0:
+            # the "no mask" embedding, broadcast: the image side stays shared by all prompts
+            dense_prompt_embeddings = dense_prompt_embeddings[:1]
+        # Broadcasting, never a copy of the image embedding per prompt (the reference's repeat_interleave).
+        src = image_embeddings + dense_prompt_embeddings  # 1 or B x C x h x w
+        pos_src = image_pe  # 1 x C x h x w
         _, c, h, w = src.shape
 
         hs, src = self.transformer(src, pos_src, tokens)  # B x (5+N) x C, B x hw x C
         iou_token_out = hs[:, 0, :]
         mask_tokens_out = hs[:, 1 : 1 + self.num_mask_tokens, :]  # B x 4 x C
 
-        src = src.transpose(1, 2).reshape(b, c, h, w)
-        upscaled = self.output_upscaling(src)  # B x C/8 x 4h x 4w
+        upscaled = upscale_channels_last(self.output_upscaling, src.reshape(-1, h, w, c))  # B' x 4h x 4w x C/8
         hyper_in = torch.stack(
             [mlp(mask_tokens_out[:, i, :]) for i, mlp in enumerate(self.output_hypernetworks_mlps)], dim=1
         )  # B x 4 x C/8
-        b, c8, uh, uw = upscaled.shape
-        masks = (hyper_in @ upscaled.reshape(b, c8, uh * uw)).reshape(b, -1, uh, uw)  # B x 4 x 4h x 4w
+        _, uh, uw, c8 = upscaled.shape
+        pixels = upscaled.reshape(-1, uh * uw, c8).expand(b, -1, -1)  # B x (4h*4w) x C/8
+        masks = (hyper_in @ pixels.transpose(1, 2)).reshape(b, -1, uh, uw)  # B x 4 x 4h x 4w
         iou_pred = self.iou_prediction_head(iou_token_out)  # B x 4
         return masks, iou_pred

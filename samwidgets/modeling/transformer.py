@@ -30,10 +30,26 @@ class Attention(nn.Module):
         return x.reshape(b, n, self.num_heads, c // self.num_heads).transpose(1, 2)  # B x heads x N x c
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        q = self._split_heads(self.q_proj(q))  # B x heads x Nq x c
-        k = self._split_heads(self.k_proj(k))  # B x heads x Nk x c
+        """q: Bq x Nq x C; k, v: Bk x Nk x C, where Bq and Bk are equal or one of them is 1.
+
+        A side with batch 1 is shared by every prompt: it is projected once, not
+        once per prompt. Shared keys/values take all queries as one long
+        sequence; a shared query side is broadcast. Each query row sees the
+        same keys as in the per-prompt computation, so the result is the same.
+        """
+        bq, nq, _ = q.shape
+        bk = k.shape[0]
+        q = self._split_heads(self.q_proj(q))  # Bq x heads x Nq x c
+        k = self._split_heads(self.k_proj(k))  # Bk x heads x Nk x c
         v = self._split_heads(self.v_proj(v))
-        out = F.scaled_dot_product_attention(q, k, v)  # B x heads x Nq x c
+        if bk == 1 and bq > 1:  # shared image keys: all prompts' queries in one sequence
+            q = q.transpose(0, 1).reshape(1, self.num_heads, bq * nq, -1)  # 1 x heads x (Bq*Nq) x c
+            out = F.scaled_dot_product_attention(q, k, v)
+            out = out.reshape(self.num_heads, bq, nq, -1).transpose(0, 1)  # Bq x heads x Nq x c
+        else:
+            if bq == 1 and bk > 1:  # shared image queries against per-prompt tokens
+                q = q.expand(bk, -1, -1, -1)
+            out = F.scaled_dot_product_attention(q, k, v)  # B x heads x Nq x c
         b, _, n, _ = out.shape
         return self.out_proj(out.transpose(1, 2).reshape(b, n, self.internal_dim))
 
@@ -92,10 +108,14 @@ class TwoWayTransformer(nn.Module):
 
     def forward(self, image_embedding: torch.Tensor, image_pe: torch.Tensor,
                 point_embedding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """image_embedding, image_pe: B x C x H x W; point_embedding: B x Nt x C.
+        """image_embedding: B x C x H x W, or 1 x C x H x W shared by all B prompts
+        (then the first block projects the image once for all of them);
+        image_pe: 1 x C x H x W; point_embedding: B x Nt x C.
         Returns the processed tokens B x Nt x C and image B x HW x C."""
-        image_embedding = image_embedding.flatten(2).permute(0, 2, 1)  # B x HW x C
-        image_pe = image_pe.flatten(2).permute(0, 2, 1)  # B x HW x C
+        # Token layout, made contiguous once (free for channels-last inputs): adding a
+        # contiguous and a transposed tensor in every block is many times slower.
+        image_embedding = image_embedding.flatten(2).transpose(1, 2).contiguous()  # B x HW x C
+        image_pe = image_pe.flatten(2).transpose(1, 2).contiguous()  # 1 x HW x C
         queries, keys = point_embedding, image_embedding
         for layer in self.layers:
             queries, keys = layer(queries, keys, query_pe=point_embedding, key_pe=image_pe)
