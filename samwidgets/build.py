@@ -120,7 +120,11 @@ def build_sam(config: SamConfig | str, checkpoint: str | os.PathLike | Mapping[s
     model_type = model_type or "custom"
     if checkpoint is None:
         return Sam(config).eval()
-    state_dict = unwrap_state_dict(checkpoint) if isinstance(checkpoint, Mapping) else load_state_dict_file(checkpoint)
+    if isinstance(checkpoint, Mapping):
+        # the model must not share storage with the caller's tensors (training would change them)
+        state_dict = {k: v.clone() for k, v in unwrap_state_dict(checkpoint).items()}
+    else:
+        state_dict = load_state_dict_file(checkpoint)
     # Build on the meta device and adopt the checkpoint's tensors: no time spent on a
     # random initialisation that is thrown away, and no second copy of the weights in memory.
     with torch.device("meta"):

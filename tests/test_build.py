@@ -107,3 +107,11 @@ def test_pickled_full_model_says_save_the_state_dict(tmp_path):
     torch.save(torch.nn.Linear(2, 2), path)
     with pytest.raises(CheckpointError, match=r"torch.save\(model.state_dict\(\), path\)"):
         build_sam("vit_b", path)
+
+
+def test_model_does_not_alias_a_given_state_dict(parity, tiny_config):
+    model = build_sam(tiny_config, parity["state_dict"])
+    before = parity["state_dict"]["image_encoder.neck.1.weight"].clone()
+    with torch.no_grad():
+        model.image_encoder.neck[1].weight.mul_(2.0)
+    torch.testing.assert_close(parity["state_dict"]["image_encoder.neck.1.weight"], before)
