@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -24,6 +23,8 @@ from weakref import WeakKeyDictionary
 import numpy as np
 import torch
 from torch import nn
+
+from .atomic import atomic_torch_save
 
 DISK_FORMAT_VERSION = 1
 
@@ -144,7 +145,6 @@ class EmbeddingCache:
 
     def _write(self, key: str, entry: CachedEmbedding) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
         features = entry.features.detach().to("cpu").contiguous()
         record = {
             "format": DISK_FORMAT_VERSION,
@@ -154,16 +154,7 @@ class EmbeddingCache:
             "original_size": list(entry.original_size),
             "checksum": hashlib.blake2b(_tensor_bytes(features), digest_size=16).hexdigest(),
         }
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save(record, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_torch_save(record, path)
 
     def _read(self, key: str) -> CachedEmbedding | None:
         path = self._path(key)
