@@ -1,0 +1,145 @@
+"""Sources of training batches: procedural scenes, or a user's COCO-format folder.
+
+A source returns, for a step number, images at the model's input size
+(zero-padded squares, uint8 values as float) and a few ground-truth masks per
+image, sampled uniformly among all annotated masks (every level of the
+hierarchy for procedural scenes), so that a single point's three valid
+masks are all seen as targets over training.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..images import as_rgb_uint8
+from ..transforms import ResizeLongestSide
+
+#: Seeds of training scenes are step-derived and stay below this; held-out scenes start here.
+HELD_OUT_SEED_START = 1_000_000_000
+
+
+@dataclass
+class MaskBatch:
+    images: torch.Tensor  # Bi x 3 x S x S float (0..255), zero-padded bottom/right
+    targets: torch.Tensor  # B x S x S bool
+    image_index: torch.Tensor  # B: image of each target
+
+
+class BatchSource(Protocol):
+    def batch(self, step: int, num_images: int, masks_per_image: int) -> MaskBatch: ...
+
+
+def _pad_square(array: np.ndarray, size: int) -> np.ndarray:
+    """Zero-pad an H x W (x C) array at the bottom/right to size x size."""
+    pad = [(0, size - array.shape[0]), (0, size - array.shape[1])] + [(0, 0)] * (array.ndim - 2)
+    return np.pad(array, pad)
+
+
+def _stack(images: list[np.ndarray], targets: list[np.ndarray], index: list[int]) -> MaskBatch:
+    return MaskBatch(
+        images=torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float(),
+        targets=torch.from_numpy(np.stack(targets)),
+        image_index=torch.tensor(index, dtype=torch.long),
+    )
+
+
+class ProceduralSource:
+    """Scenes from :class:`samwidgets.data.SceneGenerator`; step s, image i uses seed s * num_images + i."""
+
+    def __init__(self, image_size: int, seed_offset: int = 0, **generator_kwargs) -> None:
+        from ..data import SceneGenerator
+
+        self.generator = SceneGenerator(image_size=image_size, **generator_kwargs)
+        self.seed_offset = seed_offset
+
+    def batch(self, step: int, num_images: int, masks_per_image: int) -> MaskBatch:
+        images, targets, index = [], [], []
+        for i in range(num_images):
+            seed = self.seed_offset + step * num_images + i
+            if seed >= HELD_OUT_SEED_START and self.seed_offset < HELD_OUT_SEED_START:
+                raise ValueError("training seeds ran into the held-out range")
+            scene = self.generator(seed)
+            rng = np.random.default_rng(seed)
+            chosen = rng.integers(0, len(scene.masks), size=masks_per_image)
+            images.append(scene.image)
+            targets.extend(scene.masks[j] for j in chosen)
+            index.extend([i] * masks_per_image)
+        return _stack(images, targets, index)
+
+
+class CocoSource:
+    """A folder of images with COCO-format instance annotations (RLE or polygons).
+
+    Images are resized (longest side = image_size, PIL bilinear as at
+    inference) and zero-padded; masks are resized with nearest neighbour.
+    Annotations with ``iscrowd`` or fewer than min_area pixels are skipped.
+    """
+
+    def __init__(self, images_dir: str | Path, annotations: str | Path, image_size: int,
+                 min_area: int = 16, seed: int = 0) -> None:
+        try:
+            from pycocotools.coco import COCO
+        except ImportError as e:  # pragma: no cover - depends on the environment
+            raise ImportError("COCO data needs pycocotools: pip install pycocotools") from e
+        self.images_dir = Path(images_dir)
+        self.image_size = image_size
+        self.resize = ResizeLongestSide(image_size)
+        self.coco = COCO(str(annotations))
+        self.min_area = min_area
+        self.seed = seed
+        self.image_ids = [
+            img_id for img_id in sorted(self.coco.getImgIds())
+            if any(not a.get("iscrowd", 0) and a.get("area", min_area) >= min_area
+                   for a in self.coco.loadAnns(self.coco.getAnnIds(imgIds=[img_id])))
+        ]
+        if not self.image_ids:
+            raise ValueError(f"{annotations} has no usable (non-crowd, area >= {min_area}) annotations")
+
+    def __len__(self) -> int:
+        return len(self.image_ids)
+
+    def _load(self, image_id: int) -> tuple[np.ndarray, list[np.ndarray]]:
+        info = self.coco.loadImgs([image_id])[0]
+        rgb = as_rgb_uint8(self.images_dir / info["file_name"])
+        anns = [a for a in self.coco.loadAnns(self.coco.getAnnIds(imgIds=[image_id]))
+                if not a.get("iscrowd", 0) and a.get("area", self.min_area) >= self.min_area]
+        resized = self.resize.apply_image(rgb)
+        h, w = resized.shape[:2]
+        masks = []
+        for ann in anns:
+            full = self.coco.annToMask(ann).astype(np.uint8) * 255
+            small = np.asarray(Image.fromarray(full).resize((w, h), Image.NEAREST)) > 0
+            if small.any():
+                masks.append(_pad_square(small, self.image_size))
+        return _pad_square(resized, self.image_size), masks
+
+    def batch(self, step: int, num_images: int, masks_per_image: int) -> MaskBatch:
+        rng = np.random.default_rng([self.seed, step])
+        images, targets, index = [], [], []
+        for image_id in rng.choice(self.image_ids, size=num_images, replace=len(self.image_ids) < num_images):
+            image, masks = self._load(int(image_id))
+            if not masks:
+                continue
+            chosen = rng.integers(0, len(masks), size=masks_per_image)
+            index.extend([len(images)] * masks_per_image)
+            images.append(image)
+            targets.extend(masks[j] for j in chosen)
+        if not images:
+            raise ValueError("no masks left after resizing in this batch")
+        return _stack(images, targets, index)
+
+
+def write_coco(path: str | Path, images: list[dict], annotations: list[dict], categories: list[dict] | None = None
+               ) -> None:
+    """Write a minimal COCO instances file (used by tests and by the data engine)."""
+    Path(path).write_text(json.dumps({
+        "images": images, "annotations": annotations,
+        "categories": categories or [{"id": 1, "name": "object"}],
+    }))

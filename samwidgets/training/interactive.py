@@ -1,0 +1,104 @@
+"""One training step of SAM's interactive loop: encode the images once, then
+run the prompt encoder and mask decoder for 11 rounds of simulated prompts
+per ground-truth mask, summing the paper's loss over the rounds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..losses import SamLossWeights, sam_loss
+from ..modeling import Sam
+from ..modeling.prompt_encoder import LABEL_POSITIVE
+from .simulation import (
+    NUM_ROUNDS,
+    most_confident,
+    noisy_boxes,
+    rounds_without_new_point,
+    sample_error_points,
+    sample_uniform_points,
+)
+
+
+@dataclass
+class RoundStats:
+    """Means over the batch for one round."""
+
+    loss: float
+    focal: float
+    dice: float
+    iou_mse: float
+    mask_iou: float  # IoU of the most confident mask with the ground truth
+
+
+def interactive_loss(
+    model: Sam,
+    images: torch.Tensor,
+    targets: torch.Tensor,
+    image_index: torch.Tensor,
+    generator: torch.Generator | None = None,
+    first_prompt: str = "point",
+    num_rounds: int = NUM_ROUNDS,
+    weights: SamLossWeights | None = None,
+    features: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, list[RoundStats]]:
+    """The mean loss over ``num_rounds`` rounds of simulated interaction, and per-round statistics.
+
+    images: Bi x 3 x S x S pixels (0..255) at the model's input size;
+    targets: B x S x S bool ground-truth masks; image_index: B, which image
+    each mask belongs to. first_prompt: "point" (3 ambiguity outputs in round
+    0) or "box" (the single output). features: precomputed image embeddings
+    (Bi x C x h x w) when the image encoder is frozen.
+    """
+    weights = weights or SamLossWeights()
+    size = model.image_encoder.img_size
+    if targets.shape[-2:] != (size, size):
+        raise ValueError(f"targets must be B x {size} x {size}, got {tuple(targets.shape)}")
+    if features is None:
+        features = model.image_encoder(model.preprocess(images))  # Bi x C x h x w
+    embeddings = features[image_index]  # B x C x h x w (one per mask)
+    image_pe = model.prompt_encoder.get_dense_pe()  # 1 x C x h x w
+    b = targets.shape[0]
+    device = targets.device
+
+    coords = torch.zeros((b, 0, 2), device=device)
+    labels = torch.zeros((b, 0), dtype=torch.int64, device=device)
+    boxes = None
+    if first_prompt == "box":
+        boxes = noisy_boxes(targets, generator)  # B x 4
+    elif first_prompt == "point":
+        point, _ = sample_uniform_points(targets, generator)  # B x 2
+        coords = point[:, None, :]
+        labels = torch.full((b, 1), LABEL_POSITIVE, dtype=torch.int64, device=device)
+    else:
+        raise ValueError(f"first_prompt must be 'point' or 'box', got {first_prompt!r}")
+    silent_rounds = rounds_without_new_point(generator, num_rounds)
+
+    mask_prompt = None
+    total = torch.zeros((), device=device)
+    stats: list[RoundStats] = []
+    for r in range(num_rounds):
+        if r > 0 and r not in silent_rounds:
+            new_coords, new_labels = sample_error_points(prev_pred, targets, generator)
+            coords = torch.cat([coords, new_coords[:, None, :]], dim=1)
+            labels = torch.cat([labels, new_labels[:, None]], dim=1)
+        multimask = r == 0 and first_prompt == "point"
+        points = (coords, labels) if coords.shape[1] else None
+        sparse, dense = model.prompt_encoder(points=points, boxes=boxes, masks=mask_prompt)
+        low_res, iou_pred = model.mask_decoder(embeddings, image_pe, sparse, dense, multimask_output=multimask)
+        logits = F.interpolate(low_res, (size, size), mode="bilinear", align_corners=False)  # B x M x S x S
+        out = sam_loss(logits, iou_pred, targets, multimask=multimask, weights=weights)
+        total = total + out.total
+
+        with torch.no_grad():
+            chosen = most_confident(iou_pred)  # B
+            rows = torch.arange(b, device=device)
+            prev_pred = logits[rows, chosen] > model.mask_threshold  # B x S x S
+            mask_prompt = low_res[rows, chosen][:, None].detach()  # B x 1 x s x s, unthresholded
+            stats.append(RoundStats(
+                loss=float(out.total), focal=float(out.focal), dice=float(out.dice), iou_mse=float(out.iou),
+                mask_iou=float(out.true_iou[rows, chosen].mean()),
+            ))
+    return total / num_rounds, stats
