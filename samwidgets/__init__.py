@@ -10,6 +10,7 @@ Drop-in for the reference package::
 from .build import CheckpointError, build_sam, build_sam_vit_b, build_sam_vit_h, build_sam_vit_l, sam_model_registry
 from .cache import EmbeddingCache
 from .checkpoints import from_pretrained
+from .default_model import load_default
 from .modeling import CONFIGS, Sam, SamConfig
 from .predictor import SamPredictor
 
@@ -27,5 +28,6 @@ __all__ = [
     "build_sam_vit_h",
     "build_sam_vit_l",
     "from_pretrained",
+    "load_default",
     "sam_model_registry",
 ]

@@ -149,10 +149,23 @@ build_sam_vit_h = _registry_entry("vit_h")
 build_sam_vit_l = _registry_entry("vit_l")
 build_sam_vit_b = _registry_entry("vit_b")
 
-#: Same keys and call signature as the reference registry; "default" is vit_h as there.
+
+
+def build_sam_default_tiny(checkpoint: str | os.PathLike | Mapping[str, torch.Tensor] | None = None) -> Sam:
+    """The bundled default model (trained by samwidgets; no network), or its config with other weights."""
+    if checkpoint is not None:
+        return build_sam("default_tiny", checkpoint)
+    from .default_model import load_default
+
+    return load_default(device="cpu")
+
+
+#: Same keys and call signature as the reference registry ("default" is vit_h as there),
+#: plus "default_tiny", the small model bundled with samwidgets.
 sam_model_registry: dict[str, Callable[..., Sam]] = {
     "default": build_sam_vit_h,
     "vit_h": build_sam_vit_h,
     "vit_l": build_sam_vit_l,
     "vit_b": build_sam_vit_b,
+    "default_tiny": build_sam_default_tiny,
 }

@@ -125,7 +125,7 @@ class SamConfig:
         )
 
 
-#: The official configurations, as in the reference builder.
+#: The official configurations, as in the reference builder, and the project's small default.
 CONFIGS: dict[str, SamConfig] = {
     "vit_b": SamConfig(),
     "vit_l": SamConfig(
@@ -135,5 +135,12 @@ CONFIGS: dict[str, SamConfig] = {
     "vit_h": SamConfig(
         encoder_embed_dim=1280, encoder_depth=32, encoder_num_heads=16,
         encoder_global_attn_indexes=(7, 15, 23, 31),
+    ),
+    # The bundled default model (trained by samwidgets on procedural scenes, CPU-sized):
+    # 256 px input, 8 px patches -> a 32 x 32 grid, 8 x 8 windows (no padding), 128 x 128 low-res masks.
+    "default_tiny": SamConfig(
+        image_size=256, patch_size=8, encoder_embed_dim=128, encoder_depth=6, encoder_num_heads=4,
+        encoder_global_attn_indexes=(2, 5), window_size=8, prompt_embed_dim=128, decoder_num_heads=4,
+        decoder_mlp_dim=512, iou_head_hidden_dim=128,
     ),
 }

@@ -14,31 +14,18 @@ from .config import SamConfig
 from .transformer import TwoWayTransformer
 
 
-def _conv_transpose_2x2(conv: nn.ConvTranspose2d, x: torch.Tensor) -> torch.Tensor:
-    """A kernel-2 stride-2 transposed convolution on channels-last input, as one matmul.
+def _conv_transpose_2x2_unshuffled(conv: nn.ConvTranspose2d, x: torch.Tensor) -> torch.Tensor:
+    """A kernel-2 stride-2 transposed convolution as one matmul, leaving the pixel shuffle for later.
 
     Each input pixel writes its own 2 x 2 block of outputs (no overlap), so
-    the layer is a linear map C_in -> C_out * 4 per pixel followed by a
-    pixel shuffle. x: B x H x W x C_in -> B x 2H x 2W x C_out.
+    the layer is a linear map C_in -> 2 x 2 x C_out per pixel. x: ... x C_in
+    -> ... x 2 x 2 x C_out, where output pixel (2y + i, 2x + j) sits at
+    [..., y, x, i, j, :]. Per-pixel layers (LayerNorm over channels, GELU,
+    the next such convolution) can run on this layout unchanged.
     """
-    b, h, w, _ = x.shape
-    c_out = conv.out_channels
-    weight = conv.weight.reshape(conv.in_channels, c_out * 4)  # C_in x (C_out*2*2)
-    y = x @ weight  # B x H x W x (C_out*2*2)
-    y = y.reshape(b, h, w, c_out, 2, 2).permute(0, 1, 4, 2, 5, 3)  # B x H x 2 x W x 2 x C_out
-    return y.reshape(b, 2 * h, 2 * w, c_out) + conv.bias
-
-
-def upscale_channels_last(output_upscaling: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
-    """Run the decoder's upscaling stack (ConvT 2x2, LayerNorm2d, GELU, ConvT 2x2, GELU) channels-last.
-
-    Same maths as calling the Sequential on B x C x H x W, without the slow
-    transposed convolutions and layout changes: x: B x H x W x C -> B x 4H x 4W x C/8.
-    """
-    conv1, norm, act1, conv2, act2 = output_upscaling
-    x = _conv_transpose_2x2(conv1, x)  # B x 2H x 2W x C/4
-    x = act1(F.layer_norm(x, (x.shape[-1],), norm.weight, norm.bias, norm.eps))
-    return act2(_conv_transpose_2x2(conv2, x))  # B x 4H x 4W x C/8
+    weight = conv.weight.permute(0, 2, 3, 1).reshape(conv.in_channels, -1)  # C_in x (2*2*C_out)
+    y = x @ weight  # ... x (2*2*C_out)
+    return y.unflatten(-1, (2, 2, conv.out_channels)) + conv.bias
 
 
 class MaskDecoder(nn.Module):
@@ -84,6 +71,27 @@ class MaskDecoder(nn.Module):
         mask_slice = slice(1, None) if multimask_output else slice(0, 1)
         return masks[:, mask_slice], iou_pred[:, mask_slice]
 
+    def masks_from_hypernetworks(self, image_tokens: torch.Tensor, hyper_in: torch.Tensor) -> torch.Tensor:
+        """Upscale the image tokens x4 and take the dot product with each mask token's hypernetwork output.
+
+        image_tokens: B' x h x w x C (B' = 1 or B); hyper_in: B x M x C/8 -> masks B x M x 4h x 4w.
+        The same maths as ``output_upscaling`` (ConvT 2x2, LayerNorm2d, GELU,
+        ConvT 2x2, GELU) on B x C x h x w followed by a matmul, but the
+        transposed convolutions are matmuls and the 4h x 4w pixel shuffle is
+        applied only to the M final masks, not to the C/8-channel features.
+        """
+        conv1, norm, act1, conv2, act2 = self.output_upscaling
+        b = hyper_in.shape[0]
+        x = _conv_transpose_2x2_unshuffled(conv1, image_tokens)  # B' x h x w x 2 x 2 x C/4
+        x = act1(F.layer_norm(x, (x.shape[-1],), norm.weight, norm.bias, norm.eps))
+        x = act2(_conv_transpose_2x2_unshuffled(conv2, x))  # B' x h x w x 2 x 2 x 2 x 2 x C/8
+        _, h, w = x.shape[:3]
+        pixels = x.reshape(x.shape[0], -1, x.shape[-1]).expand(b, -1, -1)  # B x (16hw) x C/8
+        masks = pixels @ hyper_in.transpose(1, 2)  # B x (16hw) x M
+        # [b, y, x, i1, j1, i2, j2, m] is pixel (4y + 2*i1 + i2, 4x + 2*j1 + j2) of mask m
+        masks = masks.reshape(b, h, w, 2, 2, 2, 2, -1).permute(0, 7, 1, 3, 5, 2, 4, 6)
+        return masks.reshape(b, -1, 4 * h, 4 * w)
+
     def predict_masks(self, image_embeddings: torch.Tensor, image_pe: torch.Tensor,
                       sparse_prompt_embeddings: torch.Tensor,
                       dense_prompt_embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -108,12 +116,9 @@ class MaskDecoder(nn.Module):
         iou_token_out = hs[:, 0, :]
         mask_tokens_out = hs[:, 1 : 1 + self.num_mask_tokens, :]  # B x 4 x C
 
-        upscaled = upscale_channels_last(self.output_upscaling, src.reshape(-1, h, w, c))  # B' x 4h x 4w x C/8
         hyper_in = torch.stack(
             [mlp(mask_tokens_out[:, i, :]) for i, mlp in enumerate(self.output_hypernetworks_mlps)], dim=1
         )  # B x 4 x C/8
-        _, uh, uw, c8 = upscaled.shape
-        pixels = upscaled.reshape(-1, uh * uw, c8).expand(b, -1, -1)  # B x (4h*4w) x C/8
-        masks = (hyper_in @ pixels.transpose(1, 2)).reshape(b, -1, uh, uw)  # B x 4 x 4h x 4w
+        masks = self.masks_from_hypernetworks(src.reshape(-1, h, w, c), hyper_in)  # B x 4 x 4h x 4w
         iou_pred = self.iou_prediction_head(iou_token_out)  # B x 4
         return masks, iou_pred

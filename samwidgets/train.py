@@ -1,0 +1,180 @@
+"""Train or fine-tune SAM with the paper's recipe: ``python -m samwidgets.train``.
+
+Examples::
+
+    # the bundled default model: a small config on procedural scenes, on a CPU
+    python -m samwidgets.train --config default_tiny --steps 3000 --out runs/tiny
+
+    # fine-tune official vit_b weights on your own COCO data, decoder only
+    python -m samwidgets.train --config vit_b --init sam_vit_b_01ec64.pth \\
+        --coco-images my/images --coco-annotations my/instances.json \\
+        --freeze-image-encoder --steps 2000 --out runs/my_vit_b
+
+Every step: encode the images, simulate 11 rounds of prompts per mask
+(samwidgets.training.interactive), focal + dice (20:1) on the best of the 3
+ambiguity masks, IoU-head MSE; AdamW with linear warm-up and cosine decay.
+Writes ``log.csv`` (one row per step), ``checkpoint.pt`` every
+``--save-every`` steps (atomically: model, optimiser, scheduler, RNG, step)
+for ``--resume``, and at the end ``weights.pt`` (a plain state dict) and
+``config.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .atomic import atomic_torch_save
+from .build import build_sam
+from .modeling import CONFIGS, Sam, SamConfig
+from .training.datasets import BatchSource, CocoSource, ProceduralSource
+from .training.interactive import interactive_loss
+
+LOG_FIELDS = ["step", "lr", "loss", "first_prompt", "focal", "dice", "iou_mse", "iou_round0", "iou_last", "seconds"]
+
+
+def lr_factor(step: int, warmup: int, total: int, final_fraction: float = 0.1) -> float:
+    """Linear warm-up to 1, then cosine decay to final_fraction at the last step."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return final_fraction + (1 - final_fraction) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m samwidgets.train", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", default="default_tiny", help=f"model configuration ({', '.join(CONFIGS)})")
+    p.add_argument("--config-json", type=Path, default=None, help="a SamConfig as JSON (overrides --config)")
+    p.add_argument("--init", type=Path, default=None, help="start from these weights (e.g. an official checkpoint)")
+    p.add_argument("--coco-images", type=Path, default=None, help="folder of images (COCO data)")
+    p.add_argument("--coco-annotations", type=Path, default=None, help="COCO instances JSON (RLE or polygons)")
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--images-per-step", type=int, default=4)
+    p.add_argument("--masks-per-image", type=int, default=4)
+    p.add_argument("--rounds", type=int, default=11, help="interactive rounds per mask (paper: 11)")
+    p.add_argument("--box-prob", type=float, default=0.5, help="probability that a step starts from boxes")
+    p.add_argument("--lr", type=float, default=8e-4)
+    p.add_argument("--weight-decay", type=float, default=0.1)
+    p.add_argument("--warmup", type=int, default=100)
+    p.add_argument("--grad-clip", type=float, default=1.0)
+    p.add_argument("--freeze-image-encoder", action="store_true", help="train prompt encoder + decoder only")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto (cuda if available), cpu or cuda")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--out", type=Path, required=True, help="run directory")
+    p.add_argument("--save-every", type=int, default=200)
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--no-progress", action="store_true")
+    return p.parse_args(argv)
+
+
+def make_model(args: argparse.Namespace) -> Sam:
+    if args.config_json:
+        config = SamConfig.from_dict(json.loads(args.config_json.read_text()))
+    elif args.config in CONFIGS:
+        config = CONFIGS[args.config]
+    else:
+        raise SystemExit(f"unknown --config {args.config!r}; known: {', '.join(CONFIGS)}")
+    torch.manual_seed(args.seed)
+    return build_sam(config, args.init, model_type=args.config).train()
+
+
+def make_source(args: argparse.Namespace, image_size: int) -> BatchSource:
+    if args.coco_images or args.coco_annotations:
+        if not (args.coco_images and args.coco_annotations):
+            raise SystemExit("COCO data needs both --coco-images and --coco-annotations")
+        return CocoSource(args.coco_images, args.coco_annotations, image_size, seed=args.seed)
+    return ProceduralSource(image_size, seed_offset=args.seed * 10_000_000)
+
+
+def train(args: argparse.Namespace) -> Path:
+    """Run training as configured; returns the path of the final weights."""
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
+                          else ("cpu" if args.device == "auto" else args.device))
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    args.out.mkdir(parents=True, exist_ok=True)
+    model = make_model(args).to(device)
+    if args.freeze_image_encoder:
+        model.image_encoder.requires_grad_(False)
+        model.image_encoder.eval()
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, args.warmup, args.steps))
+    generator = torch.Generator(device="cpu").manual_seed(args.seed)
+    start = 0
+    ckpt_path = args.out / "checkpoint.pt"
+    if args.resume:
+        if not ckpt_path.is_file():
+            raise SystemExit(f"--resume: no checkpoint at {ckpt_path}")
+        state = torch.load(ckpt_path, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        generator.set_state(state["generator"])
+        start = state["step"]
+    source = make_source(args, model.config.image_size)
+    log_path = args.out / "log.csv"
+    if not args.resume or not log_path.exists():
+        with log_path.open("w", newline="") as f:
+            csv.writer(f).writerow(LOG_FIELDS)
+    (args.out / "config.json").write_text(json.dumps(model.config.to_dict(), indent=2))
+    (args.out / "args.json").write_text(json.dumps({k: str(v) for k, v in vars(args).items()}, indent=2))
+
+    bar = tqdm(range(start, args.steps), initial=start, total=args.steps, disable=args.no_progress,
+               desc="train", dynamic_ncols=True)
+    for step in bar:
+        t0 = time.perf_counter()
+        batch = source.batch(step, args.images_per_step, args.masks_per_image)
+        images, targets = batch.images.to(device), batch.targets.to(device)
+        first = "box" if torch.rand((), generator=generator) < args.box_prob else "point"
+        features = None
+        if args.freeze_image_encoder:
+            with torch.no_grad():
+                features = model.image_encoder(model.preprocess(images))
+        loss, stats = interactive_loss(model, images, targets, batch.image_index.to(device), generator,
+                                       first_prompt=first, num_rounds=args.rounds, features=features)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if args.grad_clip:
+            torch.nn.utils.clip_grad_norm_(params, args.grad_clip)
+        optimizer.step()
+        scheduler.step()
+        seconds = time.perf_counter() - t0
+        row = [step + 1, f"{scheduler.get_last_lr()[0]:.3g}", f"{loss.item():.5f}", first,
+               f"{np.mean([s.focal for s in stats]):.5f}", f"{np.mean([s.dice for s in stats]):.5f}",
+               f"{np.mean([s.iou_mse for s in stats]):.5f}", f"{stats[0].mask_iou:.4f}",
+               f"{stats[-1].mask_iou:.4f}", f"{seconds:.2f}"]
+        with log_path.open("a", newline="") as f:
+            csv.writer(f).writerow(row)
+        bar.set_postfix(loss=f"{loss.item():.3f}", iou0=f"{stats[0].mask_iou:.2f}", iou=f"{stats[-1].mask_iou:.2f}")
+        if (step + 1) % args.save_every == 0 or step + 1 == args.steps:
+            atomic_torch_save({
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "generator": generator.get_state(), "step": step + 1,
+                "config": model.config.to_dict(), "python_random": random.getstate(),
+            }, ckpt_path)
+    weights = atomic_torch_save(model.state_dict(), args.out / "weights.pt")
+    return weights
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    path = train(args)
+    print(f"weights written to {path}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

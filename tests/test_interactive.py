@@ -1,0 +1,75 @@
+"""The 11-round interactive training loss runs, back-propagates, and feeds masks back."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from samwidgets import SamConfig, build_sam
+from samwidgets.training.interactive import interactive_loss
+
+SMALL = SamConfig(image_size=64, patch_size=8, encoder_embed_dim=32, encoder_depth=2, encoder_num_heads=2,
+                  encoder_global_attn_indexes=(1,), window_size=4, prompt_embed_dim=32, decoder_mlp_dim=64,
+                  decoder_num_heads=2, iou_head_hidden_dim=32)
+
+
+def _batch():
+    images = torch.zeros(2, 3, 64, 64)
+    images[0, :, 10:40, 10:50] = 200.0
+    images[1, 0, 20:60, 5:30] = 255.0
+    targets = torch.zeros(3, 64, 64, dtype=torch.bool)
+    targets[0, 10:40, 10:50] = True
+    targets[1, 20:30, 20:30] = True
+    targets[2, 20:60, 5:30] = True
+    return images, targets, torch.tensor([0, 0, 1])
+
+
+@pytest.mark.parametrize("first_prompt", ["point", "box"])
+def test_loss_is_finite_and_reaches_every_part(first_prompt):
+    torch.manual_seed(0)
+    model = build_sam(SMALL).train()
+    images, targets, index = _batch()
+    loss, stats = interactive_loss(model, images, targets, index, torch.Generator().manual_seed(0),
+                                   first_prompt=first_prompt)
+    assert torch.isfinite(loss) and len(stats) == 11
+    loss.backward()
+    for part in (model.image_encoder, model.prompt_encoder.pe_layer, model.mask_decoder.iou_prediction_head):
+        grads = [p.grad for p in part.parameters() if p.requires_grad]
+        assert all(g is not None for g in grads)
+    assert model.image_encoder.patch_embed.proj.weight.grad.abs().sum() > 0
+    # mask prompts were used after round 0: the mask-downscaling convs got gradient
+    assert model.prompt_encoder.mask_downscaling[0].weight.grad.abs().sum() > 0
+
+
+def test_frozen_encoder_features_are_used():
+    torch.manual_seed(0)
+    model = build_sam(SMALL).train()
+    images, targets, index = _batch()
+    with torch.no_grad():
+        features = model.image_encoder(model.preprocess(images))
+    loss, _ = interactive_loss(model, images, targets, index, torch.Generator().manual_seed(0), features=features,
+                               num_rounds=3)
+    loss.backward()
+    assert model.image_encoder.patch_embed.proj.weight.grad is None
+
+
+def test_a_few_steps_reduce_the_loss():
+    torch.manual_seed(0)
+    model = build_sam(SMALL).train()
+    images, targets, index = _batch()
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = []
+    for step in range(25):
+        loss, _ = interactive_loss(model, images, targets, index, torch.Generator().manual_seed(step), num_rounds=3)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert sum(losses[-5:]) / 5 < 0.7 * sum(losses[:5]) / 5
+
+
+def test_rejects_targets_of_the_wrong_size():
+    model = build_sam(SMALL)
+    with pytest.raises(ValueError, match="targets must be"):
+        interactive_loss(model, torch.zeros(1, 3, 64, 64), torch.zeros(1, 32, 32, dtype=torch.bool),
+                         torch.tensor([0]))

@@ -1,0 +1,88 @@
+"""``python -m samwidgets.train`` on COCO data (RLE and polygons): logs, atomic checkpoints, resume."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from pycocotools import mask as mask_utils
+
+from samwidgets import SamConfig, build_sam
+from samwidgets.train import lr_factor, main
+from samwidgets.training.datasets import CocoSource, write_coco
+
+SMALL = SamConfig(image_size=64, patch_size=8, encoder_embed_dim=32, encoder_depth=2, encoder_num_heads=2,
+                  encoder_global_attn_indexes=(1,), window_size=4, prompt_embed_dim=32, decoder_mlp_dim=64,
+                  decoder_num_heads=2, iou_head_hidden_dim=32)
+
+
+@pytest.fixture()
+def coco_folder(tmp_path):
+    """Three 96 x 72 images, each with an RLE rectangle and a polygon triangle."""
+    images, anns = [], []
+    for i in range(3):
+        img = np.full((72, 96, 3), 30, np.uint8)
+        img[10:40, 20 + i : 60 + i] = (220, 40, 40)
+        img[45:70, 5:40] = (40, 200, 60)
+        Image.fromarray(img).save(tmp_path / f"img{i}.png")
+        images.append({"id": i + 1, "file_name": f"img{i}.png", "height": 72, "width": 96})
+        rect = np.zeros((72, 96), np.uint8, order="F")
+        rect[10:40, 20 + i : 60 + i] = 1
+        rle = mask_utils.encode(rect)
+        rle["counts"] = rle["counts"].decode()
+        anns.append({"id": 2 * i + 1, "image_id": i + 1, "category_id": 1, "segmentation": rle,
+                     "area": int(rect.sum()), "bbox": [20 + i, 10, 40, 30], "iscrowd": 0})
+        anns.append({"id": 2 * i + 2, "image_id": i + 1, "category_id": 1,
+                     "segmentation": [[5, 45, 40, 45, 5, 70]], "area": 437.5, "bbox": [5, 45, 35, 25], "iscrowd": 0})
+    write_coco(tmp_path / "instances.json", images, anns)
+    return tmp_path
+
+
+def test_coco_source_resizes_and_pads(coco_folder):
+    source = CocoSource(coco_folder, coco_folder / "instances.json", image_size=64)
+    batch = source.batch(step=0, num_images=2, masks_per_image=3)
+    assert batch.images.shape == (2, 3, 64, 64) and batch.targets.shape == (6, 64, 64)
+    assert batch.image_index.tolist() == [0, 0, 0, 1, 1, 1]
+    assert not batch.images[:, :, 48:, :].any()  # 72 x 96 -> 48 x 64, padded below
+    assert not batch.targets[:, 48:, :].any() and batch.targets.flatten(1).any(1).all()
+
+
+def test_lr_schedule_warms_up_then_decays():
+    assert lr_factor(0, 10, 100) == pytest.approx(0.1)
+    assert lr_factor(9, 10, 100) == pytest.approx(1.0)
+    assert lr_factor(100, 10, 100) == pytest.approx(0.1)
+    assert lr_factor(55, 10, 100) == pytest.approx(0.55)
+
+
+def test_train_resume_and_finetune(coco_folder, tmp_path):
+    config_json = tmp_path / "small.json"
+    config_json.write_text(json.dumps(SMALL.to_dict()))
+    out = tmp_path / "run"
+    common = ["--config-json", str(config_json), "--coco-images", str(coco_folder), "--coco-annotations",
+              str(coco_folder / "instances.json"), "--images-per-step", "2", "--masks-per-image", "2",
+              "--rounds", "3", "--warmup", "2", "--save-every", "2", "--out", str(out), "--no-progress"]
+    assert main(common + ["--steps", "2"]) == 0
+    state = torch.load(out / "checkpoint.pt", weights_only=False)
+    assert state["step"] == 2
+    assert main(common + ["--steps", "4", "--resume"]) == 0
+    rows = list(csv.DictReader((out / "log.csv").open()))
+    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]
+    assert all(np.isfinite(float(r["loss"])) for r in rows)
+    weights = torch.load(out / "weights.pt", weights_only=True)
+    model = build_sam(SMALL, out / "weights.pt")  # loads strictly
+    assert set(weights) == set(model.state_dict())
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+    # fine-tune from those weights with a frozen image encoder: the encoder must not move
+    out2 = tmp_path / "ft"
+    ft = [a if a != str(out) else str(out2) for a in common]
+    assert main(ft + ["--steps", "2", "--init", str(out / "weights.pt"), "--freeze-image-encoder"]) == 0
+    tuned = torch.load(out2 / "weights.pt", weights_only=True)
+    for k in weights:
+        if k.startswith("image_encoder."):
+            torch.testing.assert_close(tuned[k], weights[k], rtol=0, atol=0)
+    assert any(not torch.equal(tuned[k], weights[k]) for k in weights if k.startswith("mask_decoder."))
