@@ -40,7 +40,8 @@ from .modeling import CONFIGS, Sam, SamConfig
 from .training.datasets import BatchSource, CocoSource, ProceduralSource
 from .training.interactive import interactive_loss
 
-LOG_FIELDS = ["step", "lr", "loss", "first_prompt", "focal", "dice", "iou_mse", "iou_round0", "iou_last", "seconds"]
+LOG_FIELDS = ["step", "lr", "loss", "first_prompt", "focal", "dice", "iou_mse", "iou_round0", "oracle_round0", "iou_last",
+              "seconds"]
 
 
 def lr_factor(step: int, warmup: int, total: int, final_fraction: float = 0.1) -> float:
@@ -154,7 +155,7 @@ def train(args: argparse.Namespace) -> Path:
         seconds = time.perf_counter() - t0
         row = [step + 1, f"{scheduler.get_last_lr()[0]:.3g}", f"{loss.item():.5f}", first,
                f"{np.mean([s.focal for s in stats]):.5f}", f"{np.mean([s.dice for s in stats]):.5f}",
-               f"{np.mean([s.iou_mse for s in stats]):.5f}", f"{stats[0].mask_iou:.4f}",
+               f"{np.mean([s.iou_mse for s in stats]):.5f}", f"{stats[0].mask_iou:.4f}", f"{stats[0].oracle_iou:.4f}",
                f"{stats[-1].mask_iou:.4f}", f"{seconds:.2f}"]
         with log_path.open("a", newline="") as f:
             csv.writer(f).writerow(row)

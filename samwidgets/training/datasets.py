@@ -2,8 +2,8 @@
 
 A source returns, for a step number, images at the model's input size
 (zero-padded squares, uint8 values as float) and a few ground-truth masks per
-image, sampled uniformly among all annotated masks (every level of the
-hierarchy for procedural scenes), so that a single point's three valid
+image, sampled among all annotated masks (for procedural scenes every level
+of the hierarchy is equally likely), so that a single point's three valid
 masks are all seen as targets over training.
 """
 
@@ -67,7 +67,10 @@ class ProceduralSource:
                 raise ValueError("training seeds ran into the held-out range")
             scene = self.generator(seed)
             rng = np.random.default_rng(seed)
-            chosen = rng.integers(0, len(scene.masks), size=masks_per_image)
+            # each level (whole, part, subpart) equally likely: small parts outnumber whole objects
+            counts = np.bincount(scene.levels, minlength=3)[scene.levels]
+            weights = 1.0 / counts
+            chosen = rng.choice(len(scene.masks), size=masks_per_image, p=weights / weights.sum())
             images.append(scene.image)
             targets.extend(scene.masks[j] for j in chosen)
             index.extend([i] * masks_per_image)

@@ -31,6 +31,7 @@ class RoundStats:
     dice: float
     iou_mse: float
     mask_iou: float  # IoU of the most confident mask with the ground truth
+    oracle_iou: float  # IoU of the best mask (of the 3 ambiguity outputs in round 0)
 
 
 def interactive_loss(
@@ -100,5 +101,6 @@ def interactive_loss(
             stats.append(RoundStats(
                 loss=float(out.total), focal=float(out.focal), dice=float(out.dice), iou_mse=float(out.iou),
                 mask_iou=float(out.true_iou[rows, chosen].mean()),
+                oracle_iou=float(out.true_iou.max(dim=1).values.mean()),
             ))
     return total / num_rounds, stats

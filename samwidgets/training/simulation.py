@@ -104,6 +104,8 @@ def rounds_without_new_point(generator: torch.Generator | None = None, num_round
 
     Rounds are numbered 0..num_rounds-1; round 0 is the initial prompt.
     """
+    if num_rounds < 3:  # too short a loop to spare a round: every round after the first adds a point
+        return set()
     middle = int(torch.randint(1, num_rounds - 1, (1,), generator=generator))
     return {middle, num_rounds - 1}
 
