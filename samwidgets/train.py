@@ -38,6 +38,7 @@ from .atomic import atomic_torch_save
 from .build import build_sam
 from .modeling import CONFIGS, Sam, SamConfig
 from .training.datasets import BatchSource, CocoSource, ProceduralSource
+from .training.init import tie_decoder_query_key
 from .training.interactive import interactive_loss
 
 LOG_FIELDS = ["step", "lr", "loss", "first_prompt", "focal", "dice", "iou_mse", "iou_round0", "oracle_round0", "iou_last",
@@ -70,6 +71,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=100)
     p.add_argument("--grad-clip", type=float, default=1.0)
     p.add_argument("--freeze-image-encoder", action="store_true", help="train prompt encoder + decoder only")
+    p.add_argument("--no-tied-init", action="store_true",
+                   help="from scratch, do not start decoder attention with k_proj = q_proj (training/init.py)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (cuda if available), cpu or cuda")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -88,7 +91,10 @@ def make_model(args: argparse.Namespace) -> Sam:
     else:
         raise SystemExit(f"unknown --config {args.config!r}; known: {', '.join(CONFIGS)}")
     torch.manual_seed(args.seed)
-    return build_sam(config, args.init, model_type=args.config).train()
+    model = build_sam(config, args.init, model_type=args.config).train()
+    if args.init is None and not args.no_tied_init:
+        tie_decoder_query_key(model)
+    return model
 
 
 def make_source(args: argparse.Namespace, image_size: int) -> BatchSource:

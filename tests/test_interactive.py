@@ -73,3 +73,12 @@ def test_rejects_targets_of_the_wrong_size():
     with pytest.raises(ValueError, match="targets must be"):
         interactive_loss(model, torch.zeros(1, 3, 64, 64), torch.zeros(1, 32, 32, dtype=torch.bool),
                          torch.tensor([0]))
+
+
+def test_tied_init_makes_query_and_key_projections_equal():
+    from samwidgets.training.init import tie_decoder_query_key
+
+    model = build_sam(SMALL)
+    assert tie_decoder_query_key(model) == 7  # 2 blocks x 3 attentions + the final one
+    attn = model.mask_decoder.transformer.final_attn_token_to_image
+    torch.testing.assert_close(attn.k_proj.weight, attn.q_proj.weight)
