@@ -41,7 +41,8 @@ class BenchRow:
     cache_hit_ms: float
 
     def cells(self) -> list[str]:
-        peak = "n/a" if self.encode_peak_mib is None else f"{self.encode_peak_mib:,.0f}"
+        peak = "n/a" if self.encode_peak_mib is None else (
+            f"{self.encode_peak_mib:,.0f}" if self.encode_peak_mib >= 1 else "<1")
         return [
             self.config,
             f"{self.params_m:.1f}",

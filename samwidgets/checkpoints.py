@@ -36,6 +36,7 @@ import torch
 from tqdm import tqdm
 
 from .build import CheckpointError, build_sam, guess_model_type, load_state_dict_file
+from .default_model import DEFAULT_MODEL_NAME, load_default
 from .modeling import CONFIGS, Sam, SamConfig
 from .paths import CACHE_ENV as CACHE_ENV_VAR
 from .paths import default_cache_dir
@@ -425,8 +426,11 @@ def from_pretrained(name_or_path: str | os.PathLike, *, cache_dir: str | os.Path
     :func:`default_cache_dir`), or the path of a checkpoint file of one of the
     official models, whose configuration is told from its tensor shapes.
     A registered name takes precedence over a file of the same name.
+    "default_tiny" is the small model bundled with samwidgets (no download).
     ``device`` defaults to "cuda" when available, else "cpu".
     """
+    if name_or_path == DEFAULT_MODEL_NAME:  # bundled with the package: no download
+        return load_default(device=_default_device(device))
     if isinstance(name_or_path, str) and name_or_path in _REGISTRY:
         spec = _REGISTRY[name_or_path]
         path = download_checkpoint(spec.name, cache_dir=cache_dir, progress=progress)

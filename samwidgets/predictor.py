@@ -20,12 +20,18 @@ import torch
 from .cache import CachedEmbedding, EmbeddingCache, image_digest, model_fingerprint
 from .images import ImageLike, as_rgb_uint8
 from .modeling import Sam
+from .modeling.mask_decoder import PreparedImage
 from .paths import default_cache_dir
 from .prompts import check_box, check_mask_input, check_points
 from .transforms import ResizeLongestSide
 
 #: Above this many output pixels (masks x H x W), masks are upsampled one at a time.
 _CHUNKED_POSTPROCESS_PIXELS = 32_000_000
+
+
+def _versions(module: torch.nn.Module) -> tuple:
+    """Changes whenever a parameter of module is replaced or modified in place."""
+    return tuple((p.data_ptr(), p._version) for p in module.parameters())
 
 
 class SamPredictor:
@@ -56,6 +62,7 @@ class SamPredictor:
         #: whether the last set_image was served from the cache
         self.last_set_image_cached = False
         self._dense_pe: tuple[tuple, torch.Tensor] | None = None
+        self._prepared: tuple[tuple, PreparedImage] | None = None
         self.reset_image()
 
     @property
@@ -107,6 +114,7 @@ class SamPredictor:
                                   (int(original_image_size[0]), int(original_image_size[1]))), cached=False)
 
     def _use(self, entry: CachedEmbedding, cached: bool) -> None:
+        self._prepared = None
         self.features = entry.features
         self.input_size = tuple(entry.input_size)
         self.original_size = tuple(entry.original_size)
@@ -126,6 +134,7 @@ class SamPredictor:
         """Forget the current image (cached embeddings stay in the cache)."""
         self.is_image_set = False
         self.features = None
+        self._prepared = None
         self.orig_h = self.orig_w = self.input_h = self.input_w = None
         self.original_size = self.input_size = None
 
@@ -187,6 +196,7 @@ class SamPredictor:
             sparse_prompt_embeddings=sparse,
             dense_prompt_embeddings=dense,
             multimask_output=multimask_output,
+            prepared=self.prepared_image() if mask_input is None else None,
         )  # B x M x 256 x 256, B x M
         masks = self.postprocess(low_res, return_logits)
         return masks, iou, low_res
@@ -209,6 +219,15 @@ class SamPredictor:
                                                       self.original_size)[0, 0]
                 out[i, j] = logits if return_logits else logits > self.model.mask_threshold
         return out
+
+    def prepared_image(self) -> PreparedImage:
+        """The decoder's prompt-independent work on the current image, done once per image and weights."""
+        key = (id(self.features), self.features._version, _versions(self.model.mask_decoder),
+               _versions(self.model.prompt_encoder))
+        if self._prepared is None or self._prepared[0] != key:
+            no_mask = self.model.prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1)
+            self._prepared = (key, self.model.mask_decoder.prepare_image(self.features, self.dense_pe(), no_mask))
+        return self._prepared[1]
 
     def dense_pe(self) -> torch.Tensor:
         """Positional encoding of the embedding grid (1 x C x h x w), computed once per weights."""

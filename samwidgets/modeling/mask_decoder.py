@@ -5,6 +5,8 @@ features, and the IoU token predicts the quality of every mask."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -26,6 +28,14 @@ def _conv_transpose_2x2_unshuffled(conv: nn.ConvTranspose2d, x: torch.Tensor) ->
     weight = conv.weight.permute(0, 2, 3, 1).reshape(conv.in_channels, -1)  # C_in x (2*2*C_out)
     y = x @ weight  # ... x (2*2*C_out)
     return y.unflatten(-1, (2, 2, conv.out_channels)) + conv.bias
+
+
+@dataclass
+class PreparedImage:
+    """The prompt-independent image side of the decoder for one image (see MaskDecoder.prepare_image)."""
+
+    transformer: dict[str, torch.Tensor]
+    size: tuple[int, int]  # h, w of the embedding grid
 
 
 class MaskDecoder(nn.Module):
@@ -59,15 +69,29 @@ class MaskDecoder(nn.Module):
         )
         self.iou_prediction_head = MLP(dim, config.iou_head_hidden_dim, self.num_mask_tokens, config.iou_head_depth)
 
+    def prepare_image(self, image_embeddings: torch.Tensor, image_pe: torch.Tensor,
+                      no_mask_embedding: torch.Tensor) -> PreparedImage:
+        """Precompute what every prompt without a mask prompt shares for one image.
+
+        image_embeddings: 1 x C x h x w; image_pe: 1 x C x h x w;
+        no_mask_embedding: the dense embedding of "no mask" (1 x C x 1 x 1 or
+        broadcastable). Passing the result to :meth:`forward` gives the same
+        outputs for prompts without a mask prompt, with less work per call.
+        """
+        src = image_embeddings + no_mask_embedding  # 1 x C x h x w
+        return PreparedImage(self.transformer.prepare_image(src, image_pe), tuple(src.shape[-2:]))
+
     def forward(self, image_embeddings: torch.Tensor, image_pe: torch.Tensor,
                 sparse_prompt_embeddings: torch.Tensor, dense_prompt_embeddings: torch.Tensor,
-                multimask_output: bool) -> tuple[torch.Tensor, torch.Tensor]:
+                multimask_output: bool, prepared: PreparedImage | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """image_embeddings: 1 x C x h x w (shared by all prompts) or B x C x h x w (one per prompt);
         image_pe: 1 x C x h x w; sparse: B x N x C; dense: B x C x h x w.
         Returns low-res mask logits B x M x 4h x 4w and IoU predictions B x M
-        (M = 3 with multimask_output, else 1)."""
+        (M = 3 with multimask_output, else 1). ``prepared`` (from
+        :meth:`prepare_image` for these image embeddings) is used when the
+        dense embedding is the shared "no mask" one."""
         masks, iou_pred = self.predict_masks(image_embeddings, image_pe, sparse_prompt_embeddings,
-                                             dense_prompt_embeddings)
+                                             dense_prompt_embeddings, prepared)
         mask_slice = slice(1, None) if multimask_output else slice(0, 1)
         return masks[:, mask_slice], iou_pred[:, mask_slice]
 
@@ -93,8 +117,8 @@ class MaskDecoder(nn.Module):
         return masks.reshape(b, -1, 4 * h, 4 * w)
 
     def predict_masks(self, image_embeddings: torch.Tensor, image_pe: torch.Tensor,
-                      sparse_prompt_embeddings: torch.Tensor,
-                      dense_prompt_embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                      sparse_prompt_embeddings: torch.Tensor, dense_prompt_embeddings: torch.Tensor,
+                      prepared: PreparedImage | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """All 4 masks and IoU predictions: B x 4 x 4h x 4w and B x 4."""
         b = sparse_prompt_embeddings.shape[0]
         output_tokens = torch.cat([self.iou_token.weight, self.mask_tokens.weight], dim=0)  # 5 x C
@@ -104,15 +128,17 @@ class MaskDecoder(nn.Module):
             raise ValueError(
                 f"image_embeddings has batch {image_embeddings.shape[0]}; expected 1 (shared) or {b} (one per prompt)"
             )
-        if dense_prompt_embeddings.shape[0] == 1 or dense_prompt_embeddings.stride(0) == 0:
-            # the "no mask" embedding, broadcast: the image side stays shared by all prompts
-            dense_prompt_embeddings = dense_prompt_embeddings[:1]
-        # Broadcasting, never a copy of the image embedding per prompt (the reference's repeat_interleave).
-        src = image_embeddings + dense_prompt_embeddings  # 1 or B x C x h x w
-        pos_src = image_pe  # 1 x C x h x w
-        _, c, h, w = src.shape
-
-        hs, src = self.transformer(src, pos_src, tokens)  # B x (5+N) x C, B x hw x C
+        shared_dense = dense_prompt_embeddings.shape[0] == 1 or dense_prompt_embeddings.stride(0) == 0
+        if prepared is not None and shared_dense:
+            (h, w), c = prepared.size, self.transformer_dim
+            hs, src = self.transformer(None, None, tokens, prepared=prepared.transformer)
+        else:
+            if shared_dense:  # the "no mask" embedding, broadcast: the image side stays shared by all prompts
+                dense_prompt_embeddings = dense_prompt_embeddings[:1]
+            # Broadcasting, never a copy of the image embedding per prompt (the reference's repeat_interleave).
+            src = image_embeddings + dense_prompt_embeddings  # 1 or B x C x h x w
+            _, c, h, w = src.shape
+            hs, src = self.transformer(src, image_pe, tokens)  # B x (5+N) x C, B x hw x C
         iou_token_out = hs[:, 0, :]
         mask_tokens_out = hs[:, 1 : 1 + self.num_mask_tokens, :]  # B x 4 x C
 

@@ -29,19 +29,28 @@ class Attention(nn.Module):
         b, n, c = x.shape
         return x.reshape(b, n, self.num_heads, c // self.num_heads).transpose(1, 2)  # B x heads x N x c
 
-    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    def project(self, x: torch.Tensor, which: str) -> torch.Tensor:
+        """Project B x N x C inputs with q_proj, k_proj or v_proj and split heads: B x heads x N x c."""
+        return self._split_heads(getattr(self, f"{which}_proj")(x))
+
+    def forward(self, q: torch.Tensor | None, k: torch.Tensor | None, v: torch.Tensor | None, *,
+                projected: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         """q: Bq x Nq x C; k, v: Bk x Nk x C, where Bq and Bk are equal or one of them is 1.
 
         A side with batch 1 is shared by every prompt: it is projected once, not
         once per prompt. Shared keys/values take all queries as one long
         sequence; a shared query side is broadcast. Each query row sees the
         same keys as in the per-prompt computation, so the result is the same.
+        ``projected`` may hold "q", "k" and/or "v" already projected with
+        :meth:`project` (the same values, computed once per image); the
+        matching raw input is then ignored.
         """
-        bq, nq, _ = q.shape
+        projected = projected or {}
+        q = projected["q"] if "q" in projected else self.project(q, "q")  # Bq x heads x Nq x c
+        k = projected["k"] if "k" in projected else self.project(k, "k")  # Bk x heads x Nk x c
+        v = projected["v"] if "v" in projected else self.project(v, "v")
+        bq, _, nq, _ = q.shape
         bk = k.shape[0]
-        q = self._split_heads(self.q_proj(q))  # Bq x heads x Nq x c
-        k = self._split_heads(self.k_proj(k))  # Bk x heads x Nk x c
-        v = self._split_heads(self.v_proj(v))
         if bk == 1 and bq > 1:  # shared image keys: all prompts' queries in one sequence
             q = q.transpose(0, 1).reshape(1, self.num_heads, bq * nq, -1)  # 1 x heads x (Bq*Nq) x c
             out = F.scaled_dot_product_attention(q, k, v)
@@ -70,9 +79,20 @@ class TwoWayAttentionBlock(nn.Module):
         self.cross_attn_image_to_token = Attention(embedding_dim, num_heads, attention_downsample_rate)
         self.skip_first_layer_pe = skip_first_layer_pe
 
+    def prepare_image(self, keys: torch.Tensor, key_pe: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The projections of the image side that do not depend on the prompts (first block only:
+        later blocks see keys already changed by the prompts). keys: 1 x HW x C."""
+        k = keys + key_pe
+        return {
+            "t2i_k": self.cross_attn_token_to_image.project(k, "k"),
+            "t2i_v": self.cross_attn_token_to_image.project(keys, "v"),
+            "i2t_q": self.cross_attn_image_to_token.project(k, "q"),
+        }
+
     def forward(self, queries: torch.Tensor, keys: torch.Tensor, query_pe: torch.Tensor,
-                key_pe: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        # queries: B x Nt x C (tokens), keys: B x Ni x C (image)
+                key_pe: torch.Tensor, prepared: dict[str, torch.Tensor] | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        # queries: B x Nt x C (tokens), keys: B x Ni x C (image); prepared: from prepare_image(keys, key_pe)
         if self.skip_first_layer_pe:
             queries = self.self_attn(queries, queries, queries)
         else:
@@ -81,13 +101,16 @@ class TwoWayAttentionBlock(nn.Module):
         queries = self.norm1(queries)
 
         q = queries + query_pe
-        k = keys + key_pe  # keys do not change until the end of the block: computed once, used twice
-        queries = self.norm2(queries + self.cross_attn_token_to_image(q, k, keys))
+        # keys do not change until the end of the block: keys + key_pe is computed once, used twice
+        k = None if prepared is not None else keys + key_pe
+        t2i = {"k": prepared["t2i_k"], "v": prepared["t2i_v"]} if prepared is not None else None
+        queries = self.norm2(queries + self.cross_attn_token_to_image(q, k, keys, projected=t2i))
 
         queries = self.norm3(queries + self.mlp(queries))
 
         q = queries + query_pe
-        keys = self.norm4(keys + self.cross_attn_image_to_token(k, q, queries))
+        i2t = {"q": prepared["i2t_q"]} if prepared is not None else None
+        keys = self.norm4(keys + self.cross_attn_image_to_token(k, q, queries, projected=i2t))
         return queries, keys
 
 
@@ -105,19 +128,39 @@ class TwoWayTransformer(nn.Module):
         self.final_attn_token_to_image = Attention(embedding_dim, num_heads, attention_downsample_rate)
         self.norm_final_attn = nn.LayerNorm(embedding_dim)
 
-    def forward(self, image_embedding: torch.Tensor, image_pe: torch.Tensor,
-                point_embedding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def prepare_image(self, image_embedding: torch.Tensor, image_pe: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Everything of the image side that is the same for every prompt of one image.
+
+        image_embedding, image_pe: 1 x C x H x W. Passing the result to
+        :meth:`forward` skips the layout changes and three of the first
+        block's image-sized projections; the outputs are the same.
+        """
+        keys = image_embedding.flatten(2).transpose(1, 2).contiguous()  # 1 x HW x C
+        key_pe = image_pe.flatten(2).transpose(1, 2).contiguous()  # 1 x HW x C
+        prepared = self.layers[0].prepare_image(keys, key_pe) if len(self.layers) else {}
+        return {"keys": keys, "key_pe": key_pe, **prepared}
+
+    def forward(self, image_embedding: torch.Tensor | None, image_pe: torch.Tensor | None,
+                point_embedding: torch.Tensor, prepared: dict[str, torch.Tensor] | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
         """image_embedding: B x C x H x W, or 1 x C x H x W shared by all B prompts
         (then the first block projects the image once for all of them);
-        image_pe: 1 x C x H x W; point_embedding: B x Nt x C.
+        image_pe: 1 x C x H x W; point_embedding: B x Nt x C; or instead of the
+        two image tensors, ``prepared`` from :meth:`prepare_image`.
         Returns the processed tokens B x Nt x C and image B x HW x C."""
-        # Token layout, made contiguous once (free for channels-last inputs): adding a
-        # contiguous and a transposed tensor in every block is many times slower.
-        image_embedding = image_embedding.flatten(2).transpose(1, 2).contiguous()  # B x HW x C
-        image_pe = image_pe.flatten(2).transpose(1, 2).contiguous()  # 1 x HW x C
-        queries, keys = point_embedding, image_embedding
-        for layer in self.layers:
-            queries, keys = layer(queries, keys, query_pe=point_embedding, key_pe=image_pe)
+        if prepared is not None:
+            keys, image_pe = prepared["keys"], prepared["key_pe"]
+            first_block = {k: v for k, v in prepared.items() if k not in ("keys", "key_pe")}
+        else:
+            # Token layout, made contiguous once (free for channels-last inputs): adding a
+            # contiguous and a transposed tensor in every block is many times slower.
+            keys = image_embedding.flatten(2).transpose(1, 2).contiguous()  # B x HW x C
+            image_pe = image_pe.flatten(2).transpose(1, 2).contiguous()  # 1 x HW x C
+            first_block = None
+        queries = point_embedding
+        for i, layer in enumerate(self.layers):
+            queries, keys = layer(queries, keys, query_pe=point_embedding, key_pe=image_pe,
+                                  prepared=first_block if i == 0 else None)
         q = queries + point_embedding
         k = keys + image_pe
         queries = self.norm_final_attn(queries + self.final_attn_token_to_image(q, k, keys))
