@@ -86,3 +86,12 @@ def test_train_resume_and_finetune(coco_folder, tmp_path):
         if k.startswith("image_encoder."):
             torch.testing.assert_close(tuned[k], weights[k], rtol=0, atol=0)
     assert any(not torch.equal(tuned[k], weights[k]) for k in weights if k.startswith("mask_decoder."))
+
+
+def test_procedural_source_skips_scenes_without_masks():
+    from samwidgets.training.datasets import ProceduralSource
+
+    source = ProceduralSource(image_size=64)
+    assert len(source.generator(52).masks) == 0  # at 64 px this seed loses every object
+    batch = source.batch(step=13, num_images=4, masks_per_image=2)  # seeds 52..55
+    assert batch.images.shape == (4, 3, 64, 64) and batch.targets.flatten(1).any(1).all()

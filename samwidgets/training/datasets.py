@@ -63,9 +63,12 @@ class ProceduralSource:
         images, targets, index = [], [], []
         for i in range(num_images):
             seed = self.seed_offset + step * num_images + i
+            scene = self.generator(seed)
+            while len(scene.masks) == 0:  # small images can lose every object to min_visible_pixels
+                seed += 104_729  # a deterministic stand-in (a prime stride)
+                scene = self.generator(seed)
             if seed >= HELD_OUT_SEED_START and self.seed_offset < HELD_OUT_SEED_START:
                 raise ValueError("training seeds ran into the held-out range")
-            scene = self.generator(seed)
             rng = np.random.default_rng(seed)
             # each level (whole, part, subpart) equally likely: small parts outnumber whole objects
             counts = np.bincount(scene.levels, minlength=3)[scene.levels]
