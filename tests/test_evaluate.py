@@ -7,7 +7,9 @@ import json
 import numpy as np
 import torch
 
-from samwidgets import SamConfig, build_sam
+from small_configs import SMALL
+
+from samwidgets import build_sam
 from samwidgets.evaluate import POINT_COUNTS, evaluate, interior_centre, main, next_click
 
 
@@ -32,9 +34,7 @@ def test_next_click_is_farthest_inside_the_larger_error():
 
 
 def test_evaluate_end_to_end(tmp_path, monkeypatch):
-    cfg = SamConfig(image_size=128, patch_size=8, encoder_embed_dim=32, encoder_depth=2, encoder_num_heads=2,
-                    encoder_global_attn_indexes=(1,), window_size=8, prompt_embed_dim=32, decoder_mlp_dim=64,
-                    decoder_num_heads=2, iou_head_hidden_dim=32)
+    cfg = SMALL.replace(image_size=128, window_size=8)
     torch.manual_seed(0)
     model = build_sam(cfg)
     result = evaluate(model, num_scenes=2, max_masks_per_scene=3)

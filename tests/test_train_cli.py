@@ -11,13 +11,11 @@ import torch
 from PIL import Image
 from pycocotools import mask as mask_utils
 
-from samwidgets import SamConfig, build_sam
+from samwidgets import build_sam
 from samwidgets.train import lr_factor, main
 from samwidgets.training.datasets import CocoSource, write_coco
+from small_configs import SMALL
 
-SMALL = SamConfig(image_size=64, patch_size=8, encoder_embed_dim=32, encoder_depth=2, encoder_num_heads=2,
-                  encoder_global_attn_indexes=(1,), window_size=4, prompt_embed_dim=32, decoder_mlp_dim=64,
-                  decoder_num_heads=2, iou_head_hidden_dim=32)
 
 
 @pytest.fixture()
