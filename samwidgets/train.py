@@ -150,10 +150,11 @@ def train(args: argparse.Namespace) -> Path:
         if args.freeze_image_encoder:
             with torch.no_grad():
                 features = model.image_encoder(model.preprocess(images))
-        loss, stats = interactive_loss(model, images, targets, batch.image_index.to(device), generator,
-                                       first_prompt=first, num_rounds=args.rounds, features=features)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        # backward=True: gradients round by round, so memory does not grow with rounds x masks
+        loss, stats = interactive_loss(model, images, targets, batch.image_index.to(device), generator,
+                                       first_prompt=first, num_rounds=args.rounds, features=features,
+                                       backward=True)
         if args.grad_clip:
             torch.nn.utils.clip_grad_norm_(params, args.grad_clip)
         optimizer.step()

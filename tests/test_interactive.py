@@ -79,3 +79,27 @@ def test_tied_init_makes_query_and_key_projections_equal():
     assert tie_decoder_query_key(model) == 7  # 2 blocks x 3 attentions + the final one
     attn = model.mask_decoder.transformer.final_attn_token_to_image
     torch.testing.assert_close(attn.k_proj.weight, attn.q_proj.weight)
+
+
+@pytest.mark.parametrize("first_prompt", ["point", "box"])
+def test_round_by_round_backward_gives_the_same_gradients(first_prompt):
+    """backward=True (one round's graph at a time) must match one backward over the summed loss."""
+    grads = []
+    losses = []
+    for backward in (False, True):
+        torch.manual_seed(0)
+        model = build_sam(SMALL).train()
+        images, targets, index = _batch()
+        loss, _ = interactive_loss(model, images, targets, index, torch.Generator().manual_seed(3),
+                                   first_prompt=first_prompt, num_rounds=4, backward=backward)
+        if not backward:
+            loss.backward()
+        else:
+            assert not loss.requires_grad
+        losses.append(loss.item())
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
+    assert losses[0] == pytest.approx(losses[1], rel=1e-6)
+    assert grads[0].keys() == grads[1].keys()
+    assert any(n.startswith("image_encoder.") for n in grads[1])
+    for name in grads[0]:
+        torch.testing.assert_close(grads[1][name], grads[0][name], rtol=1e-4, atol=1e-7, msg=name)

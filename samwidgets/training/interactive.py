@@ -44,6 +44,7 @@ def interactive_loss(
     num_rounds: int = NUM_ROUNDS,
     weights: SamLossWeights | None = None,
     features: torch.Tensor | None = None,
+    backward: bool = False,
 ) -> tuple[torch.Tensor, list[RoundStats]]:
     """The mean loss over ``num_rounds`` rounds of simulated interaction, and per-round statistics.
 
@@ -52,6 +53,14 @@ def interactive_loss(
     each mask belongs to. first_prompt: "point" (3 ambiguity outputs in round
     0) or "box" (the single output). features: precomputed image embeddings
     (Bi x C x h x w) when the image encoder is frozen.
+
+    backward=True back-propagates the loss here, one round at a time, and
+    returns it detached. The gradients are the same as ``loss.backward()``
+    on the returned loss with backward=False (rounds share only the image
+    embedding: the mask prompt is detached, as in the paper), but only one
+    round's decoder activations are alive at a time, so peak memory no longer
+    grows with the number of rounds and masks. The encoder's backward runs
+    once, from the gradient accumulated on the embedding.
     """
     weights = weights or SamLossWeights()
     size = model.image_encoder.img_size
@@ -59,8 +68,10 @@ def interactive_loss(
         raise ValueError(f"targets must be B x {size} x {size}, got {tuple(targets.shape)}")
     if features is None:
         features = model.image_encoder(model.preprocess(images))  # Bi x C x h x w
-    embeddings = features[image_index]  # B x C x h x w (one per mask)
-    image_pe = model.prompt_encoder.get_dense_pe()  # 1 x C x h x w
+    encoder_features = features
+    if backward and features.requires_grad:
+        features = features.detach().requires_grad_()  # a leaf that collects every round's gradient
+    embeddings = None
     b = targets.shape[0]
     device = targets.device
 
@@ -86,12 +97,20 @@ def interactive_loss(
             coords = torch.cat([coords, new_coords[:, None, :]], dim=1)
             labels = torch.cat([labels, new_labels[:, None]], dim=1)
         multimask = r == 0 and first_prompt == "point"
+        if embeddings is None or backward:  # with backward=True each round builds its own graph
+            embeddings = features[image_index]  # B x C x h x w (one per mask)
+            image_pe = model.prompt_encoder.get_dense_pe()  # 1 x C x h x w
         points = (coords, labels) if coords.shape[1] else None
         sparse, dense = model.prompt_encoder(points=points, boxes=boxes, masks=mask_prompt)
         low_res, iou_pred = model.mask_decoder(embeddings, image_pe, sparse, dense, multimask_output=multimask)
         logits = F.interpolate(low_res, (size, size), mode="bilinear", align_corners=False)  # B x M x S x S
         out = sam_loss(logits, iou_pred, targets, multimask=multimask, weights=weights)
-        total = total + out.total
+        if backward:
+            if out.total.requires_grad:
+                (out.total / num_rounds).backward()
+            total = total + out.total.detach()
+        else:
+            total = total + out.total
 
         with torch.no_grad():
             chosen = most_confident(iou_pred)  # B
@@ -103,4 +122,6 @@ def interactive_loss(
                 mask_iou=float(out.true_iou[rows, chosen].mean()),
                 oracle_iou=float(out.true_iou.max(dim=1).values.mean()),
             ))
+    if backward and features is not encoder_features and features.grad is not None:
+        encoder_features.backward(features.grad)
     return total / num_rounds, stats
