@@ -16,11 +16,22 @@ from .predictor import SamPredictor
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    # The widget pulls in ipywidgets/ipycanvas: import it only when asked for.
+    if name in ("SamCanvas", "AnnotationSession"):
+        from . import widget
+
+        return getattr(widget, name)
+    raise AttributeError(f"module 'samwidgets' has no attribute {name!r}")
+
+
 __all__ = [
     "CONFIGS",
     "CheckpointError",
     "EmbeddingCache",
     "Sam",
+    "SamCanvas",
     "SamConfig",
     "SamPredictor",
     "build_sam",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -57,6 +58,7 @@ def _weights_version(model: nn.Module) -> tuple:
 
 
 _FINGERPRINTS: "WeakKeyDictionary[nn.Module, tuple[tuple, str]]" = WeakKeyDictionary()
+_FINGERPRINTS_LOCK = threading.Lock()
 
 
 def model_fingerprint(model: nn.Module) -> str:
@@ -66,6 +68,11 @@ def model_fingerprint(model: nn.Module) -> str:
     changes (tracked through PyTorch's in-place version counters), so an
     optimiser step or ``load_state_dict`` gives a new fingerprint.
     """
+    with _FINGERPRINTS_LOCK:
+        return _fingerprint(model)
+
+
+def _fingerprint(model: nn.Module) -> str:
     version = _weights_version(model)
     memo = _FINGERPRINTS.get(model)
     if memo is not None and memo[0] == version:
@@ -94,6 +101,8 @@ class EmbeddingCache:
         self.max_items = max_items
         self.disk_dir = Path(disk_dir) if disk_dir is not None else None
         self._memory: OrderedDict[str, CachedEmbedding] = OrderedDict()
+        # a predictor may fill the cache from a background thread (the widget's prefetch)
+        self._lock = threading.RLock()
         self.hits = 0
         self.misses = 0
 
@@ -101,14 +110,20 @@ class EmbeddingCache:
         return len(self._memory)
 
     def __contains__(self, key: str) -> bool:
-        return key in self._memory or (self.disk_dir is not None and self._path(key).is_file())
+        with self._lock:
+            return key in self._memory or (self.disk_dir is not None and self._path(key).is_file())
 
     def clear(self) -> None:
         """Empty the memory cache (files on disk stay)."""
-        self._memory.clear()
+        with self._lock:
+            self._memory.clear()
 
     def get(self, key: str, device: torch.device | str | None = None) -> CachedEmbedding | None:
         """The entry for key, from memory or else from disk (then kept in memory), or None."""
+        with self._lock:
+            return self._get(key, device)
+
+    def _get(self, key: str, device: torch.device | str | None) -> CachedEmbedding | None:
         entry = self._memory.get(key)
         if entry is not None:
             self._memory.move_to_end(key)
@@ -126,9 +141,10 @@ class EmbeddingCache:
 
     def put(self, key: str, entry: CachedEmbedding) -> None:
         """Store entry in memory and, if a disk dir is set, atomically on disk."""
-        self._remember(key, entry)
-        if self.disk_dir is not None:
-            self._write(key, entry)
+        with self._lock:
+            self._remember(key, entry)
+            if self.disk_dir is not None:
+                self._write(key, entry)
 
     def _remember(self, key: str, entry: CachedEmbedding) -> None:
         if self.max_items == 0:

@@ -82,10 +82,34 @@ class SamPredictor:
         if entry is not None:
             self._use(entry, cached=True)
             return
-        input_image = self.transform.apply_image(rgb)  # h x w x 3, longest side = img_size
-        input_torch = torch.as_tensor(input_image, device=self.device).permute(2, 0, 1).contiguous()[None]
+        input_torch = self._model_input(rgb)
         self.set_torch_image(input_torch, rgb.shape[:2])
         self.cache.put(key, CachedEmbedding(self.features, self.input_size, self.original_size))
+
+    def precompute(self, image: ImageLike, image_format: str = "RGB") -> float:
+        """Put the embedding of ``image`` in the cache without making it the current image.
+
+        Safe to call from a background thread while this predictor answers
+        prompts on another image (the widget encodes the next image of a set
+        this way). Returns the seconds spent in the encoder, 0.0 when it was
+        already cached.
+        """
+        rgb = as_rgb_uint8(image, image_format)  # H x W x 3 uint8 RGB
+        key = self.cache_key(rgb)
+        if key in self.cache:
+            return 0.0
+        input_torch = self._model_input(rgb)  # 1 x 3 x h x w
+        start = time.perf_counter()
+        with torch.no_grad():
+            features = self.model.image_encoder(self.model.preprocess(input_torch))  # 1 x C x h' x w'
+        seconds = time.perf_counter() - start
+        self.cache.put(key, CachedEmbedding(features, tuple(input_torch.shape[-2:]), rgb.shape[:2]))
+        return seconds
+
+    def _model_input(self, rgb: np.ndarray) -> torch.Tensor:
+        """H x W x 3 uint8 -> 1 x 3 x h x w uint8 tensor, longest side img_size."""
+        input_image = np.array(self.transform.apply_image(rgb))  # h x w x 3, a writable copy for torch
+        return torch.as_tensor(input_image, device=self.device).permute(2, 0, 1).contiguous()[None]
 
     def cache_key(self, rgb: np.ndarray) -> str:
         """Cache key of an RGB uint8 image for this predictor's model (weights, config, dtype)."""

@@ -1,0 +1,162 @@
+"""Save an annotation session as COCO JSON (masks as RLE, through pycocotools) or PNG masks, and read it back.
+
+The COCO file is standard (``images``, ``annotations``, ``categories``;
+one category per label) with extra fields that make a reload lossless:
+each annotation keeps its object id, label, colour, SAM's predicted IoU and
+the prompts that made it, and each image entry keeps the absolute path of
+its file. Images that were given as arrays are written as PNG files next to
+the JSON, so a file always has its pixels beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..atomic import atomic_write_bytes
+from .render import png_bytes
+from .state import AnnotatedObject, Prompt, color_for
+
+if TYPE_CHECKING:
+    from .session import AnnotationSession
+
+FORMAT = "samwidgets-coco/1"
+
+
+def _rle_encode(mask: np.ndarray) -> dict:
+    from pycocotools import mask as mask_utils
+
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
+
+
+def _rle_decode(rle: dict) -> np.ndarray:
+    from pycocotools import mask as mask_utils
+
+    if isinstance(rle.get("counts"), list):  # uncompressed RLE
+        rle = mask_utils.frPyObjects(rle, *rle["size"])
+    else:
+        rle = {"size": rle["size"], "counts": rle["counts"].encode("ascii")}
+    return mask_utils.decode(rle).astype(bool)
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "object"
+
+
+def coco_dict(session: "AnnotationSession", json_dir: Path, model_name: str = "",
+              save_images: bool = True) -> dict:
+    """The session as a COCO dict; images without a file are written as PNG into ``<json_dir>/images``."""
+    images, annotations = [], []
+    labels = sorted({o.label for i in range(len(session.images)) for o in session.state_of(i).objects})
+    category_ids = {label: k + 1 for k, label in enumerate(labels)}
+    ann_id = 1
+    for i in range(len(session.images)):
+        rgb = session.images.rgb(i)
+        h, w = rgb.shape[:2]
+        path = session.images.path(i)
+        name = session.images.name(i)
+        if path is None and save_images:
+            path = json_dir / "images" / _safe(name)
+            if path.suffix.lower() != ".png":
+                path = path.with_suffix(".png")
+            atomic_write_bytes(path, png_bytes(rgb))
+        entry = {"id": i + 1, "file_name": name, "width": int(w), "height": int(h)}
+        if path is not None:
+            entry["path"] = str(Path(path).resolve())
+        images.append(entry)
+        for obj in session.state_of(i).objects:
+            annotations.append({
+                "id": ann_id, "image_id": i + 1, "category_id": category_ids[obj.label],
+                "segmentation": _rle_encode(obj.mask), "area": obj.area, "bbox": list(obj.bbox), "iscrowd": 0,
+                "score": obj.score, "predicted_iou": obj.score, "label": obj.label, "object_id": obj.id,
+                "color": list(obj.color),
+                "point_coords": [list(p) for p in obj.prompt.points], "point_labels": list(obj.prompt.labels),
+                "box": list(obj.prompt.box) if obj.prompt.box is not None else None,
+            })
+            ann_id += 1
+    return {
+        "info": {"description": "annotations made with samwidgets", "format": FORMAT, "model": model_name},
+        "images": images,
+        "annotations": annotations,
+        "categories": [{"id": k, "name": label, "supercategory": "object"} for label, k in category_ids.items()],
+    }
+
+
+def to_coco(session: "AnnotationSession", path: str | os.PathLike, model_name: str = "",
+            save_images: bool = True) -> Path:
+    """Write the session as COCO JSON at path (atomically: a crash never leaves half a file)."""
+    path = Path(path)
+    data = coco_dict(session, path.parent, model_name, save_images)
+    return atomic_write_bytes(path, json.dumps(data, indent=1).encode())
+
+
+def save_png(session: "AnnotationSession", directory: str | os.PathLike) -> list[Path]:
+    """One black-and-white PNG per object, ``<image stem>_<id>_<label>.png``; returns the paths written."""
+    directory = Path(directory)
+    written = []
+    for i in range(len(session.images)):
+        stem = Path(session.images.name(i)).stem
+        for obj in session.state_of(i).objects:
+            out = directory / f"{_safe(stem)}_{obj.id:03d}_{_safe(obj.label)}.png"
+            written.append(atomic_write_bytes(out, png_bytes(obj.mask.astype(np.uint8) * 255)))
+    return written
+
+
+@dataclass
+class SavedImage:
+    """One image entry of a saved file: where its pixels are and the objects made on it."""
+
+    file_name: str
+    path: Path | None
+    width: int
+    height: int
+    objects: list[AnnotatedObject]
+
+
+def read_coco(path: str | os.PathLike) -> list[SavedImage]:
+    """Read a file written by :func:`to_coco` (or any COCO file with RLE or polygon masks)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ValueError(f"cannot read annotations from {path}: {e}") from e
+    if not isinstance(data, dict) or "images" not in data or "annotations" not in data:
+        raise ValueError(f"{path} is not a COCO file (it needs 'images' and 'annotations')")
+    categories = {c["id"]: c["name"] for c in data.get("categories", [])}
+    saved: dict[int, SavedImage] = {}
+    for entry in data["images"]:
+        file_path = entry.get("path")
+        if file_path is None or not Path(file_path).is_file():
+            candidate = path.parent / entry["file_name"]
+            file_path = candidate if candidate.is_file() else file_path
+        saved[entry["id"]] = SavedImage(entry["file_name"], Path(file_path) if file_path else None,
+                                        int(entry["width"]), int(entry["height"]), [])
+    for ann in data["annotations"]:
+        image = saved.get(ann["image_id"])
+        if image is None:
+            raise ValueError(f"{path}: annotation {ann.get('id')} refers to unknown image {ann['image_id']}")
+        mask = _decode_segmentation(ann["segmentation"], image.height, image.width)
+        object_id = int(ann.get("object_id", len(image.objects) + 1))
+        label = ann.get("label") or categories.get(ann.get("category_id"), f"object {object_id}")
+        box = ann.get("box")
+        prompt = Prompt(points=tuple(tuple(p) for p in ann.get("point_coords") or ()),
+                        labels=tuple(ann.get("point_labels") or ()), box=tuple(box) if box else None)
+        color = tuple(ann["color"]) if ann.get("color") else color_for(object_id)
+        image.objects.append(AnnotatedObject(object_id, mask, label, float(ann.get("score", 1.0)), color, prompt))
+    return list(saved.values())
+
+
+def _decode_segmentation(segmentation, height: int, width: int) -> np.ndarray:
+    from pycocotools import mask as mask_utils
+
+    if isinstance(segmentation, list):  # polygons
+        rles = mask_utils.frPyObjects(segmentation, height, width)
+        return mask_utils.decode(mask_utils.merge(rles)).astype(bool)
+    return _rle_decode(segmentation)
