@@ -39,6 +39,8 @@ from . import export, render
 from .environment import enable_colab_widgets
 from .session import AnnotationSession
 
+#: Width of the three candidate thumbnails, display pixels.
+THUMBNAIL_WIDTH = 150
 #: A press-and-release shorter than this (display pixels) is a click, longer a box.
 DRAG_THRESHOLD = 5.0
 
@@ -148,7 +150,7 @@ class SamCanvas(widgets.VBox):
         super().__init__([self._toolbar, widgets.HBox([self.canvas, self._side_panel]), self._candidates_box,
                           self._status, self._error_output])
         self.add_class("samwidgets-canvas")
-        self._display_rgb = self.grid.image(self.session.image)
+        self._set_display_images()
         self._redraw_all()
 
     # -- construction ---------------------------------------------------------
@@ -218,6 +220,7 @@ class SamCanvas(widgets.VBox):
     def choose(self, candidate: int) -> None:
         """Keep SAM's mask number candidate (0, 1, 2) of the three after a single click."""
         self.session.choose(candidate)
+        self._message = ""
         self._after_prompt()
 
     @_guarded
@@ -437,10 +440,17 @@ class SamCanvas(widgets.VBox):
             self.to_coco(self.autosave_path)
 
     def _after_image_changed(self) -> None:
-        self.grid = render.DisplayGrid(self.session.image.shape[:2], self.display_width)
-        self._display_rgb = self.grid.image(self.session.image)
+        self._set_display_images()
         self._drag_start = None
         self._redraw_all()
+
+    def _set_display_images(self) -> None:
+        """The current image resampled once for the canvas and for the candidate thumbnails."""
+        image = self.session.image
+        self.grid = render.DisplayGrid(image.shape[:2], self.display_width)
+        self._display_rgb = self.grid.image(image)
+        self._thumb_grid = render.DisplayGrid(image.shape[:2], THUMBNAIL_WIDTH)
+        self._thumb_rgb = self._thumb_grid.image(image)
 
     def _redraw_all(self) -> None:
         if (self.canvas.width, self.canvas.height) != (self.grid.width, self.grid.height):
@@ -512,7 +522,7 @@ class SamCanvas(widgets.VBox):
             return
         self._candidates_box.layout.display = None
         for k, (img, btn) in enumerate(zip(self._candidate_images, self._candidate_buttons)):
-            img.value = render.candidate_thumbnail(self._display_rgb, prediction.masks[k], self.grid)
+            img.value = render.candidate_thumbnail(self._thumb_rgb, prediction.masks[k], self._thumb_grid)
             btn.description = f"mask {k + 1} · IoU {prediction.scores[k]:.2f}"
             btn.button_style = "info" if k == prediction.chosen else ""
 

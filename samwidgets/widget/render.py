@@ -92,15 +92,13 @@ def png_bytes(array: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def candidate_thumbnail(display_rgb: np.ndarray, mask: np.ndarray, grid: DisplayGrid, width: int = 150) -> bytes:
-    """PNG of one candidate mask over the image, ``width`` pixels wide."""
-    rgba = np.zeros((grid.height, grid.width, 4), dtype=np.uint8)
-    m = grid.sample(mask)
+def candidate_thumbnail(thumb_rgb: np.ndarray, mask: np.ndarray, thumb_grid: DisplayGrid) -> bytes:
+    """PNG of one candidate mask over the image, both at thumbnail size (thumb_grid)."""
+    rgba = np.zeros((thumb_grid.height, thumb_grid.width, 4), dtype=np.uint8)
+    m = thumb_grid.sample(mask)
     rgba[m] = (*EDIT_COLOR, 140)
     rgba[edges(m)] = (*EDIT_COLOR, 255)
-    img = Image.fromarray(blend(display_rgb, rgba))
-    height = max(1, round(img.height * width / img.width))
-    return png_bytes(np.asarray(img.resize((width, height), Image.BILINEAR)))
+    return png_bytes(blend(thumb_rgb, rgba))
 
 
 def static_figure(rgb: np.ndarray, state: ImageState, title: str = ""):
