@@ -562,6 +562,11 @@ class SamCanvas(widgets.VBox):
         self._error_output.outputs = ()
         self._error_output.append_stdout("".join(traceback.format_exception(error)))
 
+    def __repr__(self) -> str:
+        s = self.session
+        return (f"SamCanvas({self.model_name}, {len(s.images)} image{'s' if len(s.images) > 1 else ''}, "
+                f"shown at {self.grid.width} x {self.grid.height})")
+
     def _repr_mimebundle_(self, **kwargs: Any) -> dict:
         """The widget, plus a PNG of the current state for viewers that cannot run widgets."""
         bundle = super()._repr_mimebundle_(**kwargs)

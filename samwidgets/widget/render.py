@@ -110,7 +110,7 @@ def static_figure(rgb: np.ndarray, state: ImageState, title: str = ""):
     import matplotlib.pyplot as plt
 
     grid = DisplayGrid(rgb.shape[:2], rgb.shape[1])
-    fig, ax = plt.subplots(figsize=(7, 7 * grid.height / grid.width), layout="constrained")
+    fig, ax = plt.subplots(figsize=(5.5, 5.5 * grid.height / grid.width), layout="constrained")
     ax.imshow(blend(rgb, overlay(state, grid)))
     prompt = state.edit.prompt
     for (x, y), label in zip(prompt.points, prompt.labels):
