@@ -174,10 +174,11 @@ class SamPredictor:
         """Masks for the current image from prompts in original-image pixels.
 
         point_coords: N x 2 (x, y); point_labels: N (1 foreground, 0 background);
-        box: XYXY of shape 4; mask_input: 1 x 256 x 256 low-res logits of an
+        box: XYXY of shape 4; mask_input: 1 x S x S low-res logits of an
         earlier call (to refine). Returns masks M x H x W (bool, or float32
         logits with return_logits), IoU predictions M (float32) and low-res
-        logits M x 256 x 256 (float32), M = 3 with multimask_output else 1.
+        logits M x S x S (float32), M = 3 with multimask_output else 1.
+        S = ``model.config.low_res_mask_size``: 256 for the official models, 128 for default_tiny.
         """
         self._require_image()
         hw = self.original_size
@@ -207,8 +208,8 @@ class SamPredictor:
         """Batched prediction with prompts already in the resized frame (see ``predictor.transform``).
 
         point_coords: B x N x 2, point_labels: B x N (1, 0, or -1 for padding),
-        boxes: B x 4, mask_input: B x 1 x 256 x 256. Returns masks B x M x H x W,
-        IoU predictions B x M and low-res logits B x M x 256 x 256.
+        boxes: B x 4, mask_input: B x 1 x S x S. Returns masks B x M x H x W,
+        IoU predictions B x M and low-res logits B x M x S x S (S = config.low_res_mask_size).
         """
         self._require_image()
         self._check_torch_prompts(point_coords, point_labels, boxes, mask_input)
@@ -221,12 +222,12 @@ class SamPredictor:
             dense_prompt_embeddings=dense,
             multimask_output=multimask_output,
             prepared=self.prepared_image() if mask_input is None else None,
-        )  # B x M x 256 x 256, B x M
+        )  # B x M x S x S, B x M
         masks = self.postprocess(low_res, return_logits)
         return masks, iou, low_res
 
     def postprocess(self, low_res: torch.Tensor, return_logits: bool = False) -> torch.Tensor:
-        """Low-res logits B x M x 256 x 256 -> masks (bool, or logits) B x M x H x W at the original size.
+        """Low-res logits B x M x S x S -> masks (bool, or logits) B x M x H x W at the original size.
 
         Very large images are done one mask at a time so that only one float
         mask of the full size exists at once.
