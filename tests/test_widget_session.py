@@ -212,6 +212,12 @@ def test_restore_checks_that_masks_fit_the_image(session):
         session.restore(0, [bad])
 
 
+def test_warm_up_records_nothing(session):
+    before = session.state
+    session.warm_up()
+    assert session.state is before and not session.history().can_undo
+
+
 def test_no_images_is_a_clear_error(tiny_sam):
     with pytest.raises(ValueError, match="empty"):
         AnnotationSession(SamPredictor(tiny_sam), [], prefetch=False)

@@ -135,6 +135,7 @@ class SamCanvas(widgets.VBox):
         self._syncing = False  # True while the side panel is updated from the state
 
         self.session = AnnotationSession(predictor, images, names=names, prefetch=prefetch)
+        self.session.warm_up()
         self.grid = render.DisplayGrid(self.session.image.shape[:2], self.display_width)
         self.canvas = MultiCanvas(3, width=self.grid.width, height=self.grid.height)
         self.canvas.layout.width = f"{self.grid.width}px"

@@ -100,6 +100,16 @@ class AnnotationSession:
         if self._prefetcher and index + 1 < n:
             self._prefetcher.submit(index + 1, lambda i=index + 1: self.images.rgb(i))
 
+    def warm_up(self) -> None:
+        """Run the decoder once on the current image and forget the answer.
+
+        The first call of a fresh model pays one-off costs (memory
+        allocation, the per-image projections); paying them here keeps the
+        user's first click as fast as every later one. Nothing is recorded.
+        """
+        h, w = self.image.shape[:2]
+        self.predictor.predict(point_coords=[[w / 2, h / 2]], point_labels=[1], multimask_output=True)
+
     def next(self) -> bool:
         """Go to the next image; False (and no change) on the last one."""
         if self.index + 1 >= len(self.images):
