@@ -7,6 +7,7 @@ Drop-in for the reference package::
     predictor = SamPredictor(sam)
 """
 
+from .automatic_mask_generator import SamAutomaticMaskGenerator
 from .build import CheckpointError, build_sam, build_sam_vit_b, build_sam_vit_h, build_sam_vit_l, sam_model_registry
 from .cache import EmbeddingCache
 from .checkpoints import from_pretrained
@@ -32,6 +33,7 @@ __all__ = [
     "EmbeddingCache",
     "Sam",
     "SamCanvas",
+    "SamAutomaticMaskGenerator",
     "SamConfig",
     "SamPredictor",
     "build_sam",

@@ -149,6 +149,27 @@ def machine_description() -> str:
             f"{torch.get_num_threads()} threads; Python {platform.python_version()}")
 
 
+def generation_table(points_per_side: int = 32, size: int = 512) -> str:
+    """Automatic mask generation with the bundled model on a held-out scene (no crops), as a markdown table.
+
+    Two rows: the reference's default thresholds, and the thresholds the
+    bundled model needs (its IoU head never predicts above about 0.36).
+    """
+    from .automatic_mask_generator import BUNDLED_MODEL_THRESHOLDS, benchmark_generation
+    from .data import SceneGenerator
+    from .default_model import load_default
+    from .training.datasets import HELD_OUT_SEED_START
+
+    model = load_default()
+    image = SceneGenerator(image_size=size)(HELD_OUT_SEED_START)
+    lines = ["| model | image | grid | thresholds | seconds | masks | encoder s |", "|---|---|---|---|---|---|---|"]
+    for label, kwargs in [("reference defaults", {}), ("bundled-model thresholds", dict(BUNDLED_MODEL_THRESHOLDS))]:
+        r = benchmark_generation(model, image.image, points_per_side=points_per_side, **kwargs)
+        lines.append(f"| default_tiny | {size}x{size} scene | {points_per_side}x{points_per_side} | {label} | "
+                     f"{r['seconds']:.2f} | {r['masks']} | {r['encoder_seconds']:.2f} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m samwidgets.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--configs", nargs="+", default=["vit_b"],
@@ -157,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--predict-calls", type=int, default=50, help="timed single-point predict calls")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--out", type=Path, default=None, help="also write the table to this markdown file")
+    parser.add_argument("--generation", action="store_true",
+                        help="also time automatic mask generation with the bundled model (512x512, 32x32 grid)")
     args = parser.parse_args(argv)
     for name in args.configs:
         if name not in CONFIGS:
@@ -171,6 +194,9 @@ def main(argv: list[str] | None = None) -> int:
     table = markdown_table(rows)
     report = (f"Machine: {machine_description()}\n\nImage {IMAGE_HW[1]}x{IMAGE_HW[0]}, random weights (seed 0), "
               f"{args.encoder_runs} timed encodes, {args.predict_calls} single-point predicts.\n\n{table}\n")
+    if args.generation:
+        print("measuring automatic mask generation ...", file=sys.stderr, flush=True)
+        report += f"\nAutomatic mask generation (SamAutomaticMaskGenerator, no crops):\n\n{generation_table()}\n"
     print(report)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

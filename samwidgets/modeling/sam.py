@@ -52,7 +52,7 @@ class Sam(nn.Module):
 
     def postprocess_masks(self, masks: torch.Tensor, input_size: tuple[int, ...],
                           original_size: tuple[int, ...]) -> torch.Tensor:
-        """Low-res logits B x M x 256 x 256 -> B x M x H x W logits at the original size.
+        """Low-res logits B x M x S x S (S = config.low_res_mask_size) -> B x M x H x W logits at the original size.
 
         Upsample to the padded input square, crop away the padding, resize to
         the original image. The last resize is skipped when it is the identity
@@ -72,7 +72,7 @@ class Sam(nn.Module):
         Each dict has "image" (3 x H x W, already resized so the longest side is
         image_size), "original_size" (H, W) and optionally "point_coords"
         (B x N x 2), "point_labels" (B x N), "boxes" (B x 4), "mask_inputs"
-        (B x 1 x 256 x 256), all in the resized frame. Returns per image
+        (B x 1 x S x S), all in the resized frame. Returns per image
         "masks" (B x M x H x W bool), "iou_predictions" (B x M), "low_res_logits".
         """
         input_images = torch.stack([self.preprocess(x["image"]) for x in batched_input], dim=0)

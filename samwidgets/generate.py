@@ -1,0 +1,230 @@
+"""Segment everything in many images, one SA-1B JSON per image: ``python -m samwidgets.generate``.
+
+    python -m samwidgets.generate photos/ extra.jpg --out masks/
+    python -m samwidgets.generate photos/ --out masks/ --model vit_b --weights sam_vit_b_01ec64.pth
+
+IMAGES are files or directories (every image file directly inside, sorted by
+name). For each image ``<stem>.json`` is written to --out in the SA-1B format
+(:mod:`samwidgets.sa1b`). An image whose JSON already exists is skipped, so a
+run that was interrupted picks up where it stopped; files are written
+atomically, so a half-written JSON never exists. An image that cannot be read
+or segmented is reported and the run goes on; the exit code is then 1 and
+the failures are listed at the end.
+
+The model is the bundled default (``samwidgets.load_default()``) unless
+--model (a configuration / checkpoint name) or --weights (a checkpoint file)
+says otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from .automatic_mask_generator import BUNDLED_MODEL_THRESHOLDS, SamAutomaticMaskGenerator
+from .images import as_rgb_uint8
+from .modeling import CONFIGS, Sam, SamConfig
+from .sa1b import write_sa1b
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
+
+#: Generator options exposed on the command line, with their defaults (those of the reference).
+#: A default of None is resolved per model by :func:`thresholds_for`.
+GENERATOR_OPTIONS: dict[str, tuple[type, object, str]] = {
+    "points_per_side": (int, 32, "grid points per image side (points_per_side**2 prompts)"),
+    "points_per_batch": (int, 64, "prompts run together"),
+    "pred_iou_thresh": (float, None, "keep masks with predicted IoU above this; default 0.88, 0.25 with the "
+                                     "bundled model"),
+    "stability_score_thresh": (float, None, "keep masks with stability score at least this; default 0.95, "
+                                            "0 with the bundled model"),
+    "stability_score_offset": (float, 1.0, "logit offset of the stability score"),
+    "box_nms_thresh": (float, 0.7, "box IoU for removing duplicates within a crop"),
+    "crop_n_layers": (int, 0, "extra layers of crops (layer i: 2**i x 2**i crops)"),
+    "crop_nms_thresh": (float, 0.7, "box IoU for removing duplicates between crops"),
+    "crop_overlap_ratio": (float, 512 / 1500, "overlap of neighbouring crops, fraction of the short side"),
+    "crop_n_points_downscale_factor": (int, 1, "points per side shrink by this factor per crop layer"),
+    "min_mask_region_area": (int, 0, "fill holes and drop islands smaller than this (pixels)"),
+}
+
+
+@dataclass
+class RunSummary:
+    """What a run did: JSON files written, images skipped because done, and failures (path, reason)."""
+
+    written: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m samwidgets.generate", description=__doc__.split("\n\n")[0],
+                                epilog=__doc__.split("\n\n", 1)[1],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("images", nargs="+", type=Path, help="image files and/or directories of images")
+    p.add_argument("--out", type=Path, required=True, help="directory for the <stem>.json files")
+    p.add_argument("--model", default=None,
+                   help=f"configuration or checkpoint name ({', '.join(CONFIGS)}; official ones are downloaded "
+                        "unless --weights is given), or a config .json with --weights; default: the bundled model")
+    p.add_argument("--weights", type=Path, default=None,
+                   help="checkpoint file; its configuration is told from its shapes unless --model is given")
+    for name, (kind, default, help_text) in GENERATOR_OPTIONS.items():
+        shown = "" if default is None else f" ({default:g})"
+        p.add_argument("--" + name.replace("_", "-"), type=kind, default=default, help=help_text + shown)
+    p.add_argument("--device", default="auto", help="auto (cuda if available), cpu or cuda")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p.parse_args(argv)
+
+
+def load_model(model: str | None, weights: Path | None, device: str) -> Sam:
+    """The model the options ask for, in eval mode on ``device``."""
+    from .checkpoints import from_pretrained
+
+    if weights is None:
+        if model is not None and model.endswith(".json"):
+            raise ValueError(f"--model {model} is a configuration: give its weights with --weights PATH")
+        return from_pretrained(model or "default_tiny", device=device)
+    if model is None:
+        return from_pretrained(weights, device=device)
+    from .build import build_sam
+
+    if model.endswith(".json"):
+        config = SamConfig.from_dict(json.loads(Path(model).read_text()))
+    elif model in CONFIGS:
+        config = CONFIGS[model]
+    else:
+        raise ValueError(f"unknown --model {model!r}: give one of {sorted(CONFIGS)} or a config .json file")
+    return build_sam(config, weights, model_type=model).to(device)
+
+
+#: The reference's thresholds (chosen for ViT-H).
+REFERENCE_THRESHOLDS = {"pred_iou_thresh": 0.88, "stability_score_thresh": 0.95}
+
+
+def thresholds_for(bundled_model: bool, pred_iou_thresh: float | None,
+                   stability_score_thresh: float | None) -> dict[str, float]:
+    """The filtering thresholds to use: those given, else the defaults that suit the model."""
+    defaults = BUNDLED_MODEL_THRESHOLDS if bundled_model else REFERENCE_THRESHOLDS
+    return {
+        "pred_iou_thresh": defaults["pred_iou_thresh"] if pred_iou_thresh is None else pred_iou_thresh,
+        "stability_score_thresh": (defaults["stability_score_thresh"] if stability_score_thresh is None
+                                   else stability_score_thresh),
+    }
+
+
+def collect_images(inputs: list[Path]) -> list[Path]:
+    """Files as given, directories expanded to their image files (sorted); order kept, duplicates dropped.
+
+    A path that does not exist is kept, so that it is reported as a failure.
+    """
+    out: list[Path] = []
+    for path in inputs:
+        if path.is_dir():
+            out += sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            out.append(path)
+    unique: dict[Path, Path] = {}
+    for path in out:
+        unique.setdefault(path.resolve(), path)
+    return list(unique.values())
+
+
+def clashing_stems(images: list[Path]) -> list[list[Path]]:
+    """Groups of images that would write the same <stem>.json."""
+    by_stem: dict[str, list[Path]] = {}
+    for path in images:
+        by_stem.setdefault(path.stem, []).append(path)
+    return [group for group in by_stem.values() if len(group) > 1]
+
+
+def image_id_for(path: Path) -> int:
+    """The SA-1B image id: the number ending the file stem ("sa_123.jpg" -> 123), else a stable
+    32-bit checksum of the stem, so that resumed and repeated runs give the same id."""
+    match = re.search(r"(\d+)$", path.stem)
+    if match and len(match.group(1)) <= 18:
+        return int(match.group(1))
+    return zlib.crc32(path.stem.encode("utf-8")) & 0x7FFFFFFF
+
+
+def generate_all(generator: SamAutomaticMaskGenerator, images: list[Path], out_dir: Path,
+                 progress: bool = True) -> RunSummary:
+    """Write ``out_dir/<stem>.json`` for every image that has none yet; never stops on a bad image."""
+    summary = RunSummary()
+    bar = tqdm(images, desc="images", unit="img", disable=not progress)
+    for path in bar:
+        target = out_dir / f"{path.stem}.json"
+        if target.exists():
+            summary.skipped.append(path)
+            continue
+        try:
+            rgb = as_rgb_uint8(path)  # H x W x 3; ValueError naming the file when it is no image
+            records = generator.generate(rgb)
+            write_sa1b(target, records, image_id=image_id_for(path), file_name=path.name,
+                       width=rgb.shape[1], height=rgb.shape[0])
+        except Exception as e:  # one bad image must not cost the others
+            reason = f"{type(e).__name__}: {e}"
+            summary.failed.append((path, reason))
+            tqdm.write(f"failed: {path}: {reason}", file=sys.stderr)
+            continue
+        summary.written.append(target)
+        bar.set_postfix(masks=len(records))
+    return summary
+
+
+def make_generator(args: argparse.Namespace) -> SamAutomaticMaskGenerator:
+    """The model and generator the command-line options ask for (masks as COCO RLE); prints what it uses."""
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    model = load_model(args.model, args.weights, device)
+    options = {name: getattr(args, name) for name in GENERATOR_OPTIONS}
+    bundled = args.weights is None and args.model in (None, "default_tiny")
+    options.update(thresholds_for(bundled, args.pred_iou_thresh, args.stability_score_thresh))
+    print(f"model: {'the bundled default_tiny' if bundled else args.weights or args.model} on {device}; "
+          f"pred_iou_thresh {options['pred_iou_thresh']:g}, stability_score_thresh "
+          f"{options['stability_score_thresh']:g}")
+    return SamAutomaticMaskGenerator(model, output_mode="coco_rle", **options)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    images = collect_images(args.images)
+    if not images:
+        print("no images found in " + ", ".join(map(str, args.images)), file=sys.stderr)
+        return 1
+    clashes = clashing_stems(images)
+    if clashes:
+        listed = "; ".join(", ".join(map(str, group)) for group in clashes)
+        print(f"these images would write the same JSON file (same name without extension): {listed}. "
+              "Rename one of each group, or run them with different --out directories.", file=sys.stderr)
+        return 2
+    if all((args.out / f"{path.stem}.json").exists() for path in images):
+        print(f"0 written, {len(images)} skipped (JSON already there), 0 failed; output in {args.out}")
+        return 0
+    try:
+        generator = make_generator(args)
+    except (OSError, ValueError) as e:  # a missing or unfit checkpoint, an unknown name, a bad option
+        print(f"could not load the model: {e}", file=sys.stderr)
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    summary = generate_all(generator, images, args.out, progress=not args.no_progress)
+    print(f"{len(summary.written)} written, {len(summary.skipped)} skipped (JSON already there), "
+          f"{len(summary.failed)} failed; output in {args.out}")
+    if summary.failed:
+        print("failed images:", file=sys.stderr)
+        for path, reason in summary.failed:
+            print(f"  {path}: {reason}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,95 @@
+"""SA-1B per-image JSON: write / read round trip through pycocotools RLE, atomic writes, clear errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from samwidgets import amg_utils as amg
+from samwidgets import load_default
+from samwidgets.automatic_mask_generator import SamAutomaticMaskGenerator
+from samwidgets.data import SceneGenerator
+from samwidgets.sa1b import ANNOTATION_KEYS, read_sa1b, sa1b_masks, write_sa1b
+from samwidgets.training.datasets import HELD_OUT_SEED_START
+
+
+def _records(masks: np.ndarray, mode: str) -> list[dict]:
+    """Generator-like records for masks, with the segmentation in the given output mode."""
+    records = []
+    for k, mask in enumerate(masks):
+        if mode == "binary_mask":
+            seg = mask
+        elif mode == "uncompressed_rle":
+            seg = amg.mask_to_uncompressed_rle(mask)
+        else:
+            seg = amg.rle_to_json(amg.encode_rle(mask[None])[0])
+        records.append({"segmentation": seg, "area": int(mask.sum()), "bbox": [k, 2, 3, 4],
+                        "predicted_iou": 0.9 - k / 100, "point_coords": [[1.5 + k, 2.5]],
+                        "stability_score": np.float32(0.96), "crop_box": [0, 0, mask.shape[1], mask.shape[0]]})
+    return records
+
+
+@pytest.fixture()
+def masks() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    out = rng.random((3, 20, 30)) > 0.5
+    out[2] = False
+    return out
+
+
+@pytest.mark.parametrize("mode", ["binary_mask", "uncompressed_rle", "coco_rle"])
+def test_round_trip(tmp_path, masks, mode):
+    records = _records(masks, mode)
+    path = write_sa1b(tmp_path / "sa_7.json", records, image_id=7, file_name="sa_7.jpg", width=30, height=20)
+    data = read_sa1b(path)
+    assert data["image"] == {"image_id": 7, "width": 30, "height": 20, "file_name": "sa_7.jpg"}
+    assert [a["id"] for a in data["annotations"]] == [1, 2, 3]
+    np.testing.assert_array_equal(sa1b_masks(data), masks)
+    for ann, rec in zip(data["annotations"], records):
+        assert set(ann) == set(ANNOTATION_KEYS)
+        assert isinstance(ann["segmentation"]["counts"], str) and ann["segmentation"]["size"] == [20, 30]
+        for key in ("bbox", "area", "point_coords", "crop_box"):
+            assert ann[key] == rec[key]
+        assert ann["predicted_iou"] == pytest.approx(rec["predicted_iou"])
+        assert ann["stability_score"] == pytest.approx(0.96)
+    assert [p.name for p in tmp_path.iterdir()] == ["sa_7.json"]  # no temporary file left behind
+
+
+def test_generator_output_round_trips(tmp_path):
+    image = SceneGenerator(image_size=96)(HELD_OUT_SEED_START).image[:80]  # 80 x 96
+    generator = SamAutomaticMaskGenerator(load_default(device="cpu"), points_per_side=4, pred_iou_thresh=0.2,
+                                          stability_score_thresh=0.0, output_mode="coco_rle")
+    records = generator.generate(image)
+    path = write_sa1b(tmp_path / "x.json", records, image_id=1, file_name="x.png", width=96, height=80)
+    data = read_sa1b(path)
+    assert len(data["annotations"]) == len(records) > 0
+    for ann, rec in zip(data["annotations"], records):
+        assert ann["segmentation"] == rec["segmentation"]
+        assert ann["area"] == rec["area"] == int(amg.decode_rle(ann["segmentation"]).sum())
+        assert ann["bbox"] == rec["bbox"] and ann["point_coords"] == rec["point_coords"]
+
+
+def test_size_mismatch_is_refused_on_write(tmp_path, masks):
+    with pytest.raises(ValueError, match="pass the size of the image"):
+        write_sa1b(tmp_path / "a.json", _records(masks, "binary_mask"), image_id=1, file_name="a.jpg",
+                   width=31, height=20)
+    assert not (tmp_path / "a.json").exists()
+
+
+def test_bad_files_raise_errors_that_name_them(tmp_path, masks):
+    good = write_sa1b(tmp_path / "good.json", _records(masks, "coco_rle"), image_id=1, file_name="g.jpg",
+                      width=30, height=20)
+    truncated = tmp_path / "truncated.json"
+    truncated.write_bytes(good.read_bytes()[:50])
+    with pytest.raises(ValueError, match="truncated.json is not valid JSON"):
+        read_sa1b(truncated)
+    data = json.loads(good.read_text())
+    del data["annotations"][1]["predicted_iou"]
+    (tmp_path / "missing.json").write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=r"annotation 1 lacks \['predicted_iou'\]"):
+        read_sa1b(tmp_path / "missing.json")
+    (tmp_path / "other.json").write_text(json.dumps({"images": [], "annotations": []}))
+    with pytest.raises(ValueError, match="not an SA-1B file"):
+        read_sa1b(tmp_path / "other.json")
