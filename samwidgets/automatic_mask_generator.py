@@ -184,6 +184,7 @@ class SamAutomaticMaskGenerator:
                                                         max(self.box_nms_thresh, self.crop_nms_thresh))
         return [self._record(candidates, i) for i in range(len(candidates))]
 
+    @torch.no_grad()
     def generate_candidates(self, rgb: np.ndarray) -> MaskCandidates:
         """Run every crop and remove duplicates between crops (no small-region clean-up, no records)."""
         image_size = rgb.shape[:2]
