@@ -50,7 +50,8 @@ class Prefetcher:
         return None if future is None else future.result()
 
     def shutdown(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        """Drop queued work; an encode already running finishes on its own (closing never blocks)."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
 
 class AnnotationSession:
