@@ -268,6 +268,11 @@ def rle_to_json(rle: dict[str, Any]) -> dict[str, Any]:
     return {"size": list(rle["size"]), "counts": rle["counts"].decode("ascii")}
 
 
+def mask_to_rle_json(mask: np.ndarray) -> dict[str, Any]:
+    """One H x W bool mask -> compressed COCO RLE with str counts (as COCO / SA-1B JSON files hold it)."""
+    return rle_to_json(encode_rle(np.asarray(mask, dtype=bool)[None])[0])
+
+
 def mask_to_uncompressed_rle(mask: np.ndarray) -> dict[str, Any]:
     """H x W bool mask -> uncompressed COCO RLE: run lengths (list of ints) in column-major order.
 

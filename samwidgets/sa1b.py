@@ -39,7 +39,7 @@ def segmentation_to_json_rle(segmentation: Any) -> dict[str, Any]:
     mask = np.asarray(segmentation)
     if mask.ndim != 2:
         raise ValueError(f"a segmentation must be an H x W mask or a COCO RLE dict, got an array of shape {mask.shape}")
-    return amg.rle_to_json(amg.encode_rle(mask.astype(bool)[None])[0])
+    return amg.mask_to_rle_json(mask)
 
 
 def sa1b_annotation(record: dict[str, Any], annotation_id: int) -> dict[str, Any]:

@@ -86,11 +86,6 @@ def segment_instances(predictor: SamPredictor, image: ImageLike | None, boxes: n
 # ----------------------------------------------------------------------------------------------
 
 
-def _rle_json(mask: np.ndarray) -> dict[str, Any]:
-    """H x W bool -> COCO RLE with str counts (what a COCO json holds)."""
-    return amg.rle_to_json(amg.encode_rle(np.asarray(mask, dtype=bool)[None])[0])
-
-
 def coco_mask_ap(images_gt: Sequence[np.ndarray], predictions: Sequence[tuple[np.ndarray, np.ndarray]],
                  ) -> dict[str, float]:
     """COCO mask AP of ``predictions`` against ``images_gt``, with pycocotools' COCOeval (iouType="segm").
@@ -122,7 +117,7 @@ def coco_mask_ap(images_gt: Sequence[np.ndarray], predictions: Sequence[tuple[np
         pred_scores = np.asarray(pred_scores, dtype=np.float64).reshape(-1)  # P
         if len(pred_masks) != len(pred_scores):
             raise ValueError(f"image {image_id - 1}: {len(pred_masks)} masks but {len(pred_scores)} scores")
-        detections += [{"image_id": image_id, "category_id": 1, "segmentation": _rle_json(m), "score": float(s)}
+        detections += [{"image_id": image_id, "category_id": 1, "segmentation": amg.mask_to_rle_json(m), "score": float(s)}
                        for m, s in zip(pred_masks, pred_scores)]
     if not detections:
         return {"AP": 0.0, "AP50": 0.0, "AP75": 0.0, "AR@100": 0.0}

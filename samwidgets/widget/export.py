@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..amg_utils import decode_rle, mask_to_rle_json
 from ..atomic import atomic_write_bytes
 from .render import png_bytes
 from .state import AnnotatedObject, Prompt, color_for
@@ -27,23 +28,6 @@ if TYPE_CHECKING:
     from .session import AnnotationSession
 
 FORMAT = "samwidgets-coco/1"
-
-
-def _rle_encode(mask: np.ndarray) -> dict:
-    from pycocotools import mask as mask_utils
-
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-    return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
-
-
-def _rle_decode(rle: dict) -> np.ndarray:
-    from pycocotools import mask as mask_utils
-
-    if isinstance(rle.get("counts"), list):  # uncompressed RLE
-        rle = mask_utils.frPyObjects(rle, *rle["size"])
-    else:
-        rle = {"size": rle["size"], "counts": rle["counts"].encode("ascii")}
-    return mask_utils.decode(rle).astype(bool)
 
 
 def _safe(name: str) -> str:
@@ -74,7 +58,7 @@ def coco_dict(session: "AnnotationSession", json_dir: Path, model_name: str = ""
         for obj in session.state_of(i).objects:
             annotations.append({
                 "id": ann_id, "image_id": i + 1, "category_id": category_ids[obj.label],
-                "segmentation": _rle_encode(obj.mask), "area": obj.area, "bbox": list(obj.bbox), "iscrowd": 0,
+                "segmentation": mask_to_rle_json(obj.mask), "area": obj.area, "bbox": list(obj.bbox), "iscrowd": 0,
                 "score": obj.score, "predicted_iou": obj.score, "label": obj.label, "object_id": obj.id,
                 "color": list(obj.color),
                 "point_coords": [list(p) for p in obj.prompt.points], "point_labels": list(obj.prompt.labels),
@@ -159,4 +143,4 @@ def _decode_segmentation(segmentation, height: int, width: int) -> np.ndarray:
     if isinstance(segmentation, list):  # polygons
         rles = mask_utils.frPyObjects(segmentation, height, width)
         return mask_utils.decode(mask_utils.merge(rles)).astype(bool)
-    return _rle_decode(segmentation)
+    return decode_rle(segmentation)
