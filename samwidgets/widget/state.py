@@ -8,6 +8,7 @@ states: no prediction is recomputed and nothing is ever lost by undoing.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -101,11 +102,12 @@ class AnnotatedObject:
     color: tuple[int, int, int]
     prompt: Prompt = field(default_factory=Prompt)
 
-    @property
+    # computed once per object: the side panel lists every object's area on every redraw
+    @cached_property
     def area(self) -> int:
         return int(self.mask.sum())
 
-    @property
+    @cached_property
     def bbox(self) -> tuple[int, int, int, int]:
         """COCO bbox (x, y, width, height) in pixels; zeros for an empty mask."""
         ys, xs = np.nonzero(self.mask)
