@@ -244,45 +244,52 @@ class SamAutomaticMaskGenerator:
 
         Boxes of the result are in the image's frame, points in the crop's.
         """
-        logits, iou_preds = self._low_res_predictions(points, crop_size)  # (P*3) x S x S, P*3
-        kept, stability = self._filter_low_res(logits, iou_preds.cpu())  # K, K
+        logits, rows, iou_preds = self._low_res_predictions(points, crop_size)  # R x S x S, R, P*3
+        kept, stability = self._filter_low_res(logits, rows, iou_preds.cpu())  # K (of P*3), K
         if len(kept) == 0:
             return MaskCandidates()
-        rles, boxes, survivors = self._upsample_and_encode(logits, kept, crop_box, image_size)
+        row_of = torch.full((len(iou_preds),), -1, dtype=torch.long)
+        row_of[rows] = torch.arange(len(rows))  # where each decoded mask sits in `logits`
+        rles, boxes, survivors = self._upsample_and_encode(logits[row_of[kept].to(logits.device)], crop_box,
+                                                           image_size)
         point_of_mask = torch.as_tensor(points, dtype=torch.float64).repeat_interleave(
-            logits.shape[0] // len(points), dim=0)  # (P*3) x 2
+            len(iou_preds) // len(points), dim=0)  # (P*3) x 2
         idx = kept[survivors]
         return MaskCandidates(rles, boxes, iou_preds.cpu()[idx].float(), stability[survivors].float(),
                               point_of_mask[idx], torch.zeros(len(idx), 4, dtype=torch.int64))
 
-    def _filter_low_res(self, logits: torch.Tensor, iou_preds: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Indices of the masks (of N x S x S low-res logits) that pass both thresholds, and their stability.
+    def _filter_low_res(self, logits: torch.Tensor, rows: torch.Tensor, iou_preds: torch.Tensor
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Indices (of the N masks) that pass both thresholds, and their stability.
 
-        As in the reference: predicted IoU strictly above pred_iou_thresh,
-        stability at least stability_score_thresh; a threshold of 0 disables its filter.
+        logits: R x S x S low-res logits of the masks ``rows`` (R indices of N;
+        every mask above the IoU threshold is among them); iou_preds: N. As in
+        the reference: predicted IoU strictly above pred_iou_thresh, stability
+        at least stability_score_thresh; a threshold of 0 disables its filter.
         """
-        kept = torch.arange(len(iou_preds))  # N
+        kept = rows  # decoded masks only: the others were below the IoU threshold
         if self.pred_iou_thresh > 0.0:
-            kept = kept[iou_preds > self.pred_iou_thresh]
-        stability = amg.stability_score(self._valid_low_res(logits[kept.to(logits.device)]),
+            passed = iou_preds[kept] > self.pred_iou_thresh
+            kept, logits = kept[passed], logits[passed.to(logits.device)]
+        stability = amg.stability_score(self._valid_low_res(logits),
                                         self.predictor.model.mask_threshold, self.stability_score_offset).cpu()
         if self.stability_score_thresh > 0.0:
             stable = stability >= self.stability_score_thresh
             kept, stability = kept[stable], stability[stable]
         return kept, stability
 
-    def _upsample_and_encode(self, logits: torch.Tensor, kept: torch.Tensor, crop_box: list[int],
-                             image_size: tuple[int, int]) -> tuple[list[dict[str, Any]], torch.Tensor, torch.Tensor]:
-        """Upsample the kept low-res masks a few at a time, and keep them as RLE of the whole image.
+    def _upsample_and_encode(self, logits: torch.Tensor, crop_box: list[int], image_size: tuple[int, int]
+                             ) -> tuple[list[dict[str, Any]], torch.Tensor, torch.Tensor]:
+        """Upsample the kept low-res masks (K x S x S logits) a few at a time, and keep them as RLE of the image.
 
         Masks that come within 20 px of an inner crop edge (probably cut by the
         crop), or that are empty at full size, are dropped. Returns the RLEs,
-        their boxes (K' x 4, image frame, read off the RLE) and their positions in ``kept`` (K').
+        their boxes (K' x 4, image frame, read off the RLE) and their positions among the K (K').
         """
         image_h, image_w = image_size
         rles, boxes, survivors = [], [], []
-        for chunk in amg.batch_slices(len(kept), self._upsample_chunk(image_size)):
-            masks = self.predictor.postprocess(logits[kept[chunk].to(logits.device)][None])[0]  # k x h x w bool
+        for chunk in amg.batch_slices(len(logits), self._upsample_chunk(image_size)):
+            masks = self.predictor.postprocess(logits[chunk][None])[0]  # k x h x w bool
             chunk_rles = amg.encode_rle(amg.uncrop_masks(masks, crop_box, image_h, image_w))  # k, of H x W masks
             del masks
             chunk_boxes = amg.rle_boxes(chunk_rles)  # k x 4
@@ -293,26 +300,41 @@ class SamAutomaticMaskGenerator:
             survivors.append(torch.arange(chunk.start, chunk.stop)[good])
         return rles, torch.cat(boxes), torch.cat(survivors)
 
-    def _low_res_predictions(self, points: np.ndarray, crop_size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-        """The decoder's 3 masks per point, not upsampled: (P*3) x S x S logits and (P*3) IoU predictions.
+    def _low_res_predictions(self, points: np.ndarray, crop_size: tuple[int, int]
+                             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The decoder's 3 masks per point, not upsampled, and only where one may pass the IoU threshold.
 
-        This is ``predictor.predict_torch`` without its final upsampling to the image size.
+        Returns R x S x S low-res logits, their indices among the P*3 masks
+        (R), and all P*3 IoU predictions. The IoU head runs before the mask
+        upscaling, so the masks of a point whose 3 predicted IoUs are all at
+        or below pred_iou_thresh (they would be dropped first thing) are never
+        made: the same output as ``predictor.predict_torch`` then filtering,
+        without the work. (No final upsampling to the image size either.)
         """
         p = self.predictor
         coords = p.transform.apply_coords(points, crop_size)  # P x 2, model frame
         coords_t = torch.as_tensor(coords, dtype=torch.float, device=p.device)[:, None]  # P x 1 x 2
         labels_t = torch.ones(coords_t.shape[:2], dtype=torch.int, device=p.device)  # P x 1
         image_pe, prepared = p.dense_pe(), p.prepared_image()  # shared by every prompt of the image
-        logits, iou_preds = [], []
+        decoder = p.model.mask_decoder
+        outputs = slice(1, None)  # the 3 ambiguity-aware masks (multimask output)
+        logits, rows, iou_preds = [], [], []
         for s in amg.batch_slices(len(points), self._decoder_batch_size()):
             sparse, dense = p.model.prompt_encoder(points=(coords_t[s], labels_t[s]), boxes=None, masks=None)
-            chunk_logits, chunk_iou = p.model.mask_decoder(
-                image_embeddings=p.features, image_pe=image_pe, sparse_prompt_embeddings=sparse,
-                dense_prompt_embeddings=dense, multimask_output=True, prepared=prepared,
-            )  # p x 3 x S x S, p x 3
-            logits.append(chunk_logits)
+            decoded = decoder.decode_tokens(p.features, image_pe, sparse, dense, prepared)
+            chunk_iou = decoded.iou_pred[:, outputs]  # p x 3
+            wanted = torch.arange(len(chunk_iou), device=chunk_iou.device)  # p
+            if self.pred_iou_thresh > 0.0:
+                wanted = wanted[(chunk_iou > self.pred_iou_thresh).any(dim=1)]
+            if len(wanted):
+                logits.append(decoder.masks_of(decoded, wanted)[:, outputs].flatten(0, 1))  # (w*3) x S x S
+                first = (s.start + wanted.cpu()) * 3
+                rows.append((first[:, None] + torch.arange(3)).flatten())
             iou_preds.append(chunk_iou)
-        return torch.cat(logits).flatten(0, 1), torch.cat(iou_preds).flatten(0, 1)
+        s_lo = 4 * p.features.shape[-1]
+        empty = p.features.new_zeros((0, s_lo, s_lo))
+        return (torch.cat(logits) if logits else empty, torch.cat(rows) if rows else torch.zeros(0, dtype=torch.long),
+                torch.cat(iou_preds).flatten())
 
     def _decoder_batch_size(self) -> int:
         """Prompts per decoder call: all of a batch on a GPU, a few at a time on a CPU.

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from .data import SceneGenerator
 from .modeling import Sam
 from .predictor import SamPredictor
 from .training.datasets import HELD_OUT_SEED_START
@@ -115,13 +116,16 @@ def _click_protocol(predictor: SamPredictor, target: np.ndarray, max_points: int
 
 
 def evaluate(model: Sam, num_scenes: int = 50, seed_start: int = HELD_OUT_SEED_START,
-             max_masks_per_scene: int | None = 8, progress: bool = False) -> EvalResult:
-    """Run the whole protocol on ``num_scenes`` held-out scenes at the model's image size."""
+             max_masks_per_scene: int | None = 8, progress: bool = False,
+             scenes: SceneGenerator | None = None) -> EvalResult:
+    """Run the whole protocol on ``num_scenes`` held-out scenes at the model's image size.
+
+    scenes: the scene generator (default: the training distribution at the model's size); the data
+    engine passes its own, more cluttered one.
+    """
     from tqdm import tqdm
 
-    from .data import SceneGenerator
-
-    generator = SceneGenerator(image_size=model.config.image_size)
+    generator = scenes or SceneGenerator(image_size=model.config.image_size)
     predictor = SamPredictor(model, cache_size=1)
     max_points = max(POINT_COUNTS)
     conf_curves, oracle_curves, box_ious, ambiguity = [], [], [], []

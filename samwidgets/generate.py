@@ -11,6 +11,11 @@ atomically, so a half-written JSON never exists. An image that cannot be read
 or segmented is reported and the run goes on; the exit code is then 1 and
 the failures are listed at the end.
 
+Under ``torchrun`` (``python -m torch.distributed.run --nproc_per_node=N -m
+samwidgets.generate ...``) each process takes its own share of the images
+(:mod:`samwidgets.distributed`), runs on its own GPU when there are GPUs,
+and prints its own summary; rank 0 also prints the totals.
+
 The model is the bundled default (``samwidgets.load_default()``) unless
 --model (a configuration / checkpoint name) or --weights (a checkpoint file)
 says otherwise.
@@ -29,6 +34,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from . import distributed
 from .automatic_mask_generator import BUNDLED_MODEL_THRESHOLDS, SamAutomaticMaskGenerator
 from .images import as_rgb_uint8
 from .modeling import CONFIGS, Sam, SamConfig
@@ -179,9 +185,12 @@ def generate_all(generator: SamAutomaticMaskGenerator, images: list[Path], out_d
     return summary
 
 
-def make_generator(args: argparse.Namespace) -> SamAutomaticMaskGenerator:
-    """The model and generator the command-line options ask for (masks as COCO RLE); prints what it uses."""
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+def make_generator(args: argparse.Namespace, local_rank: int = 0) -> SamAutomaticMaskGenerator:
+    """The model and generator the command-line options ask for (masks as COCO RLE); prints what it uses.
+
+    local_rank picks the GPU under torchrun (cuda:LOCAL_RANK).
+    """
+    device = str(distributed.choose_device(args.device, local_rank))
     model = load_model(args.model, args.weights, device)
     options = {name: getattr(args, name) for name in GENERATOR_OPTIONS}
     bundled = args.weights is None and args.model in (None, "default_tiny")
@@ -206,20 +215,36 @@ def main(argv: list[str] | None = None) -> int:
         print(f"these images would write the same JSON file (same name without extension): {listed}. "
               "Rename one of each group, or run them with different --out directories.", file=sys.stderr)
         return 2
-    if all((args.out / f"{path.stem}.json").exists() for path in images):
-        print(f"0 written, {len(images)} skipped (JSON already there), 0 failed; output in {args.out}")
-        return 0
-    try:
-        generator = make_generator(args)
-    except (OSError, ValueError) as e:  # a missing or unfit checkpoint, an unknown name, a bad option
-        print(f"could not load the model: {e}", file=sys.stderr)
-        return 2
-    args.out.mkdir(parents=True, exist_ok=True)
-    summary = generate_all(generator, images, args.out, progress=not args.no_progress)
-    print(f"{len(summary.written)} written, {len(summary.skipped)} skipped (JSON already there), "
-          f"{len(summary.failed)} failed; output in {args.out}")
+    with distributed.distributed_session() as dist:  # a process group only under torchrun
+        if dist.is_distributed:
+            images = distributed.shard(images, dist.rank, dist.world_size)
+        if all((args.out / f"{path.stem}.json").exists() for path in images):
+            summary = RunSummary(skipped=list(images))  # nothing to do: no model to load
+        else:
+            try:
+                generator = make_generator(args, dist.local_rank)
+            except (OSError, ValueError) as e:  # a missing or unfit checkpoint, an unknown name, a bad option
+                print(f"{dist.prefix()}could not load the model: {e}", file=sys.stderr)
+                return 2
+            args.out.mkdir(parents=True, exist_ok=True)
+            summary = generate_all(generator, images, args.out, progress=not args.no_progress and dist.is_main)
+        return report(summary, args.out, dist)
+
+
+def report(summary: RunSummary, out: Path, dist: distributed.DistInfo,
+           already: str = "JSON already there") -> int:
+    """Print what this process did (and, on rank 0 under torchrun, the totals of all ranks); the exit code.
+
+    Every rank must call it: the totals are a collective. ``already`` says why images were skipped.
+    """
+    counts = [len(summary.written), len(summary.skipped), len(summary.failed)]
+    line = "{} written, {} skipped (" + already + "), {} failed; output in " + str(out)
+    print(dist.prefix() + line.format(*counts), flush=True)
+    totals = distributed.sum_over_ranks(counts)  # every rank takes part; waits for the slowest
+    if dist.is_distributed and dist.is_main:
+        print(f"[all {dist.world_size} ranks] " + line.format(*totals), flush=True)
     if summary.failed:
-        print("failed images:", file=sys.stderr)
+        print(f"{dist.prefix()}failed images:", file=sys.stderr)
         for path, reason in summary.failed:
             print(f"  {path}: {reason}", file=sys.stderr)
         return 1

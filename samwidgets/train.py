@@ -39,7 +39,7 @@ from .build import build_sam
 from .modeling import CONFIGS, Sam, SamConfig
 from .training.datasets import BatchSource, CocoSource, ProceduralSource
 from .training.init import tie_decoder_query_key
-from .training.interactive import interactive_loss
+from .training.loop import freeze_image_encoder, make_optimizer, training_step
 
 LOG_FIELDS = ["step", "lr", "loss", "first_prompt", "focal", "dice", "iou_mse", "iou_round0", "oracle_round0", "iou_last",
               "seconds"]
@@ -114,10 +114,8 @@ def train(args: argparse.Namespace) -> Path:
     args.out.mkdir(parents=True, exist_ok=True)
     model = make_model(args).to(device)
     if args.freeze_image_encoder:
-        model.image_encoder.requires_grad_(False)
-        model.image_encoder.eval()
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay)
+        freeze_image_encoder(model)
+    optimizer, params = make_optimizer(model, args.lr, args.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, args.warmup, args.steps))
     generator = torch.Generator(device="cpu").manual_seed(args.seed)
     start = 0
@@ -144,29 +142,17 @@ def train(args: argparse.Namespace) -> Path:
     for step in bar:
         t0 = time.perf_counter()
         batch = source.batch(step, args.images_per_step, args.masks_per_image)
-        images, targets = batch.images.to(device), batch.targets.to(device)
-        first = "box" if torch.rand((), generator=generator) < args.box_prob else "point"
-        features = None
-        if args.freeze_image_encoder:
-            with torch.no_grad():
-                features = model.image_encoder(model.preprocess(images))
-        optimizer.zero_grad(set_to_none=True)
-        # backward=True: gradients round by round, so memory does not grow with rounds x masks
-        loss, stats = interactive_loss(model, images, targets, batch.image_index.to(device), generator,
-                                       first_prompt=first, num_rounds=args.rounds, features=features,
-                                       backward=True)
-        if args.grad_clip:
-            torch.nn.utils.clip_grad_norm_(params, args.grad_clip)
-        optimizer.step()
-        scheduler.step()
+        result = training_step(model, batch, optimizer, params, generator, box_prob=args.box_prob,
+                               num_rounds=args.rounds, grad_clip=args.grad_clip, scheduler=scheduler)
+        stats, loss = result.rounds, result.loss
         seconds = time.perf_counter() - t0
-        row = [step + 1, f"{scheduler.get_last_lr()[0]:.3g}", f"{loss.item():.5f}", first,
+        row = [step + 1, f"{scheduler.get_last_lr()[0]:.3g}", f"{loss:.5f}", result.first_prompt,
                f"{np.mean([s.focal for s in stats]):.5f}", f"{np.mean([s.dice for s in stats]):.5f}",
                f"{np.mean([s.iou_mse for s in stats]):.5f}", f"{stats[0].mask_iou:.4f}", f"{stats[0].oracle_iou:.4f}",
                f"{stats[-1].mask_iou:.4f}", f"{seconds:.2f}"]
         with log_path.open("a", newline="") as f:
             csv.writer(f).writerow(row)
-        bar.set_postfix(loss=f"{loss.item():.3f}", iou0=f"{stats[0].mask_iou:.2f}", iou=f"{stats[-1].mask_iou:.2f}")
+        bar.set_postfix(loss=f"{loss:.3f}", iou0=f"{stats[0].mask_iou:.2f}", iou=f"{stats[-1].mask_iou:.2f}")
         if (step + 1) % args.save_every == 0 or step + 1 == args.steps:
             atomic_torch_save({
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),

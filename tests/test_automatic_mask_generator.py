@@ -290,11 +290,29 @@ def test_only_masks_that_pass_the_filters_are_upsampled(default_model, wide_imag
     generator.stability_score_thresh = 0.5
     generator.predictor.set_image(wide_image)
     points = generator.point_grids[0] * np.array([200, 150])
-    logits, _ = generator._low_res_predictions(points, (150, 200))  # 108 x S x S
+    logits, rows, _ = generator._low_res_predictions(points, (150, 200))  # 108 x S x S
+    assert torch.equal(rows, torch.arange(36 * 3))  # no IoU threshold: every mask is decoded
     passing = int((amg.stability_score(generator._valid_low_res(logits), 0.0, 1.0) >= 0.5).sum())
     upsampled.clear()
     kept = generator.generate(wide_image)
     assert sum(upsampled) == passing < 36 * 3 and len(kept) <= passing
+
+
+def test_points_whose_masks_all_fail_the_iou_threshold_are_never_upscaled(default_model, wide_image):
+    generator = SamAutomaticMaskGenerator(default_model, points_per_side=6, pred_iou_thresh=0.0)
+    generator.predictor.set_image(wide_image)
+    points = generator.point_grids[0] * np.array([200, 150])
+    with torch.no_grad():
+        all_logits, all_rows, all_iou = generator._low_res_predictions(points, (150, 200))
+        threshold = float(all_iou.median())
+        generator.pred_iou_thresh = threshold
+        logits, rows, iou = generator._low_res_predictions(points, (150, 200))
+    torch.testing.assert_close(iou, all_iou)
+    passing = torch.nonzero(all_iou > threshold).flatten()
+    assert set(passing.tolist()) <= set(rows.tolist()) and len(rows) < len(all_rows)
+    points_decoded = set((rows // 3).tolist())
+    assert points_decoded == set((passing // 3).tolist())  # a point is decoded iff one of its masks passes
+    torch.testing.assert_close(logits, all_logits[rows], rtol=1e-5, atol=1e-5)  # the same masks, less work
 
 
 def test_crops_and_explicit_point_grids(default_model, wide_image):

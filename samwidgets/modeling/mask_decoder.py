@@ -31,6 +31,15 @@ def _conv_transpose_2x2_unshuffled(conv: nn.ConvTranspose2d, x: torch.Tensor) ->
 
 
 @dataclass
+class DecodedTokens:
+    """The transformer's output for B prompts, before the masks are made (see MaskDecoder.decode_tokens)."""
+
+    mask_tokens: torch.Tensor  # B x 4 x C
+    image_tokens: torch.Tensor  # B' x h x w x C, B' = 1 (shared by all prompts) or B
+    iou_pred: torch.Tensor  # B x 4
+
+
+@dataclass
 class PreparedImage:
     """The prompt-independent image side of the decoder for one image (see MaskDecoder.prepare_image)."""
 
@@ -120,6 +129,20 @@ class MaskDecoder(nn.Module):
                       sparse_prompt_embeddings: torch.Tensor, dense_prompt_embeddings: torch.Tensor,
                       prepared: PreparedImage | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """All 4 masks and IoU predictions: B x 4 x 4h x 4w and B x 4."""
+        decoded = self.decode_tokens(image_embeddings, image_pe, sparse_prompt_embeddings, dense_prompt_embeddings,
+                                     prepared)
+        return self.masks_of(decoded), decoded.iou_pred
+
+    def decode_tokens(self, image_embeddings: torch.Tensor, image_pe: torch.Tensor,
+                      sparse_prompt_embeddings: torch.Tensor, dense_prompt_embeddings: torch.Tensor,
+                      prepared: PreparedImage | None = None) -> DecodedTokens:
+        """The two-way transformer and the IoU head: everything but the masks (see :meth:`masks_of`).
+
+        Split from the mask upscaling so that a caller that filters by
+        predicted IoU (the automatic mask generator) upscales only the prompts
+        with a mask worth keeping; ``masks_of`` on the result gives exactly
+        what :meth:`predict_masks` gives.
+        """
         b = sparse_prompt_embeddings.shape[0]
         output_tokens = torch.cat([self.iou_token.weight, self.mask_tokens.weight], dim=0)  # 5 x C
         output_tokens = output_tokens.unsqueeze(0).expand(b, -1, -1)  # B x 5 x C
@@ -135,16 +158,21 @@ class MaskDecoder(nn.Module):
         else:
             if shared_dense:  # the "no mask" embedding, broadcast: the image side stays shared by all prompts
                 dense_prompt_embeddings = dense_prompt_embeddings[:1]
-            # Broadcasting, never a copy of the image embedding per prompt (the reference's repeat_interleave).
             src = image_embeddings + dense_prompt_embeddings  # 1 or B x C x h x w
             _, c, h, w = src.shape
             hs, src = self.transformer(src, image_pe, tokens)  # B x (5+N) x C, B x hw x C
-        iou_token_out = hs[:, 0, :]
-        mask_tokens_out = hs[:, 1 : 1 + self.num_mask_tokens, :]  # B x 4 x C
+        iou_pred = self.iou_prediction_head(hs[:, 0, :])  # B x 4
+        return DecodedTokens(mask_tokens=hs[:, 1 : 1 + self.num_mask_tokens, :],  # B x 4 x C
+                             image_tokens=src.reshape(-1, h, w, c), iou_pred=iou_pred)
 
+    def masks_of(self, decoded: DecodedTokens, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """The 4 low-res masks of the prompts ``rows`` (default: all): R x 4 x 4h x 4w."""
+        mask_tokens, image_tokens = decoded.mask_tokens, decoded.image_tokens
+        if rows is not None:
+            mask_tokens = mask_tokens[rows]
+            if image_tokens.shape[0] > 1:  # one per prompt (else shared by all)
+                image_tokens = image_tokens[rows]
         hyper_in = torch.stack(
-            [mlp(mask_tokens_out[:, i, :]) for i, mlp in enumerate(self.output_hypernetworks_mlps)], dim=1
-        )  # B x 4 x C/8
-        masks = self.masks_from_hypernetworks(src.reshape(-1, h, w, c), hyper_in)  # B x 4 x 4h x 4w
-        iou_pred = self.iou_prediction_head(iou_token_out)  # B x 4
-        return masks, iou_pred
+            [mlp(mask_tokens[:, i, :]) for i, mlp in enumerate(self.output_hypernetworks_mlps)], dim=1
+        )  # R x 4 x C/8
+        return self.masks_from_hypernetworks(image_tokens, hyper_in)  # R x 4 x 4h x 4w

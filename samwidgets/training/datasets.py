@@ -149,3 +149,38 @@ def write_coco(path: str | Path, images: list[dict], annotations: list[dict], ca
         "images": images, "annotations": annotations,
         "categories": categories or [{"id": 1, "name": "object"}],
     }))
+
+
+class AnnotatedSource:
+    """Images with lists of masks held in memory (the data engine's output), for training.
+
+    Images must already be at the model's input size on their long side
+    (they are zero-padded to a square). Step s draws images and masks with a
+    generator seeded by (seed, s), uniformly over each image's masks.
+    """
+
+    def __init__(self, images: list[np.ndarray], masks: list[list[np.ndarray]], image_size: int, seed: int = 0
+                 ) -> None:
+        usable = [(im, ms) for im, ms in zip(images, masks, strict=True) if len(ms)]
+        if not usable:
+            raise ValueError("no image has a mask to train on")
+        for im, _ in usable:
+            if max(im.shape[:2]) != image_size:
+                raise ValueError(f"images must have a long side of {image_size} (the model's input size), "
+                                 f"got {im.shape[:2]}; resize them with ResizeLongestSide first")
+        self.images = [_pad_square(im, image_size) for im, _ in usable]
+        self.masks = [[_pad_square(m, image_size) for m in ms] for _, ms in usable]
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def batch(self, step: int, num_images: int, masks_per_image: int) -> MaskBatch:
+        rng = np.random.default_rng([self.seed, step])
+        chosen_images = rng.choice(len(self.images), size=num_images, replace=len(self.images) < num_images)
+        images, targets, index = [], [], []
+        for i, k in enumerate(chosen_images):
+            images.append(self.images[k])
+            targets.extend(self.masks[k][j] for j in rng.integers(0, len(self.masks[k]), size=masks_per_image))
+            index.extend([i] * masks_per_image)
+        return _stack(images, targets, index)
