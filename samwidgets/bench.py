@@ -1,5 +1,10 @@
 """Benchmark: ``python -m samwidgets.bench [--configs vit_b vit_l vit_h] [--out FILE]``.
 
+``--precision`` adds the bf16 fast mode against the exact path (speed and
+mask IoU, :mod:`samwidgets.precision_check`). ``--compare-reference`` instead measures samwidgets against the reference
+``segment-anything`` (which must be importable; see
+:mod:`samwidgets.reference_compare`) with the same random vit_b weights.
+
 Prints (and optionally writes) a markdown table per configuration:
 parameters, encoder GFLOPs, encoder seconds per image, peak memory of one
 encode, median single-point predict latency over many calls on a cached
@@ -180,12 +185,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="also write the table to this markdown file")
     parser.add_argument("--generation", action="store_true",
                         help="also time automatic mask generation with the bundled model (512x512, 32x32 grid)")
+    parser.add_argument("--compare-reference", action="store_true",
+                        help="compare with the reference segment-anything (must be importable; installs nothing): "
+                             "same random vit_b weights, side by side, with ratios and output differences")
+    parser.add_argument("--precision", action="store_true",
+                        help="also compare the bf16 fast mode with the exact fp32 path for each config: encoder "
+                             "seconds and mask IoU on fixed held-out scenes and points (samwidgets.precision_check)")
+    parser.add_argument("--generation-runs", type=int, default=1,
+                        help="with --compare-reference: timed automatic generations per side (median reported)")
     args = parser.parse_args(argv)
     for name in args.configs:
         if name not in CONFIGS:
             parser.error(f"unknown config {name!r}; known: {', '.join(CONFIGS)}")
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.compare_reference:
+        from .reference_compare import Settings, main_compare
+
+        settings = Settings(image_hw=IMAGE_HW, encoder_runs=args.encoder_runs,
+                            predict_calls=args.predict_calls, generation_runs=args.generation_runs,
+                            threads=torch.get_num_threads())
+        return main_compare(settings, args.out, machine_description())
 
     rows = []
     for name in args.configs:
@@ -197,6 +217,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.generation:
         print("measuring automatic mask generation ...", file=sys.stderr, flush=True)
         report += f"\nAutomatic mask generation (SamAutomaticMaskGenerator, no crops):\n\n{generation_table()}\n"
+    if args.precision:
+        from .precision_check import precision_table
+
+        print("measuring the bf16 fast mode against fp32 ...", file=sys.stderr, flush=True)
+        report += ("\nbf16 fast mode (SamPredictor(precision=\"bf16\")) against the exact fp32 path, 3 held-out "
+                   f"scenes x 9 points x 3 masks:\n\n{precision_table(args.configs)}\n")
     print(report)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

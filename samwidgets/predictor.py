@@ -29,9 +29,18 @@ from .transforms import ResizeLongestSide
 _CHUNKED_POSTPROCESS_PIXELS = 32_000_000
 
 
+def _version(t: torch.Tensor) -> int:
+    """t's in-place modification counter; tensors made under ``torch.inference_mode`` have none (0)."""
+    return 0 if t.is_inference() else t._version
+
+
 def _versions(module: torch.nn.Module) -> tuple:
     """Changes whenever a parameter of module is replaced or modified in place."""
-    return tuple((p.data_ptr(), p._version) for p in module.parameters())
+    return tuple((p.data_ptr(), _version(p)) for p in module.parameters())
+
+
+#: Precisions of SamPredictor: the exact path and the labelled fast mode.
+PRECISIONS = ("fp32", "bf16")
 
 
 class SamPredictor:
@@ -43,10 +52,19 @@ class SamPredictor:
         disk_cache: False (default), True for the user cache directory
             (``$SAMWIDGETS_CACHE_DIR`` or platformdirs), or a directory path.
         cache: an :class:`EmbeddingCache` to share between predictors (overrides the two above).
+        precision: "fp32" (default: the exact path, the reference's outputs within the parity
+            tolerances) or "bf16", a labelled fast mode: the image encoder runs under bfloat16
+            autocast (fast on GPUs and on CPUs with AVX-512 BF16 / AMX; slower than fp32 on CPUs
+            without them), the decoder stays in fp32. Its cost in mask IoU against the exact path
+            is measured by ``python -m samwidgets.bench --precision``. Embeddings are cached
+            per precision.
     """
 
     def __init__(self, sam_model: Sam, *, cache_size: int = 16, disk_cache: bool | str | os.PathLike = False,
-                 cache: EmbeddingCache | None = None) -> None:
+                 cache: EmbeddingCache | None = None, precision: str = "fp32") -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        self.precision = precision
         self.model = sam_model
         self.transform = ResizeLongestSide(sam_model.image_encoder.img_size)
         if cache is None:
@@ -101,7 +119,7 @@ class SamPredictor:
         input_torch = self._model_input(rgb)  # 1 x 3 x h x w
         start = time.perf_counter()
         with torch.no_grad():
-            features = self.model.image_encoder(self.model.preprocess(input_torch))  # 1 x C x h' x w'
+            features = self._encode(self.model.preprocess(input_torch))  # 1 x C x h' x w'
         seconds = time.perf_counter() - start
         self.cache.put(key, CachedEmbedding(features, tuple(input_torch.shape[-2:]), rgb.shape[:2]))
         return seconds
@@ -112,8 +130,17 @@ class SamPredictor:
         return torch.as_tensor(input_image, device=self.device).permute(2, 0, 1).contiguous()[None]
 
     def cache_key(self, rgb: np.ndarray) -> str:
-        """Cache key of an RGB uint8 image for this predictor's model (weights, config, dtype)."""
-        return f"{model_fingerprint(self.model)}-{image_digest(rgb)}"
+        """Cache key of an RGB uint8 image for this predictor's model (weights, config, dtype) and precision."""
+        key = f"{model_fingerprint(self.model)}-{image_digest(rgb)}"
+        return key if self.precision == "fp32" else f"{key}-{self.precision}"
+
+    def _encode(self, pixels: torch.Tensor) -> torch.Tensor:
+        """The image encoder at this predictor's precision: 1 x 3 x S x S normalised -> 1 x C x h x w float32."""
+        if self.precision == "bf16":
+            with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16):
+                features = self.model.image_encoder(pixels)
+            return features.float()
+        return self.model.image_encoder(pixels)
 
     @torch.no_grad()
     def set_torch_image(self, transformed_image: torch.Tensor, original_image_size: tuple[int, ...]) -> None:
@@ -132,7 +159,7 @@ class SamPredictor:
         self.reset_image()
         start = time.perf_counter()
         input_image = self.model.preprocess(transformed_image.to(self.device))
-        features = self.model.image_encoder(input_image)  # 1 x C x h' x w'
+        features = self._encode(input_image)  # 1 x C x h' x w'
         self.last_encode_seconds = time.perf_counter() - start
         self._use(CachedEmbedding(features, (shape[2], shape[3]),
                                   (int(original_image_size[0]), int(original_image_size[1]))), cached=False)
@@ -247,7 +274,7 @@ class SamPredictor:
 
     def prepared_image(self) -> PreparedImage:
         """The decoder's prompt-independent work on the current image, done once per image and weights."""
-        key = (id(self.features), self.features._version, _versions(self.model.mask_decoder),
+        key = (id(self.features), _version(self.features), _versions(self.model.mask_decoder),
                _versions(self.model.prompt_encoder))
         if self._prepared is None or self._prepared[0] != key:
             no_mask = self.model.prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1)
@@ -257,7 +284,7 @@ class SamPredictor:
     def dense_pe(self) -> torch.Tensor:
         """Positional encoding of the embedding grid (1 x C x h x w), computed once per weights."""
         gaussian = self.model.prompt_encoder.pe_layer.positional_encoding_gaussian_matrix
-        version = (gaussian.data_ptr(), gaussian._version, gaussian.device)
+        version = (gaussian.data_ptr(), _version(gaussian), gaussian.device)
         if self._dense_pe is None or self._dense_pe[0] != version:
             self._dense_pe = (version, self.model.prompt_encoder.get_dense_pe())
         return self._dense_pe[1]
