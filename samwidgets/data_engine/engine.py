@@ -54,7 +54,7 @@ RECORDED_REPORT = Path(__file__).resolve().parents[1] / "weights" / "data_engine
 
 @dataclass
 class EngineConfig:
-    """How big the miniature is. The defaults take about 20 minutes on two CPU cores."""
+    """How big the miniature is. The defaults take about 25 minutes on two CPU cores."""
 
     images_per_stage: tuple[int, int, int] = (12, 12, 24)
     steps_per_stage: int = 50
