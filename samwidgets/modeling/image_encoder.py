@@ -240,10 +240,11 @@ class ImageEncoderViT(nn.Module):
 def encoder_flops(config: SamConfig) -> int:
     """Multiply-adds x 2 of one image through the encoder (matmuls and convs only).
 
-    Written out like nanoGPT's estimate: per block, qkv + proj on every token
-    the attention sees (windowed blocks also pay for the window padding), the
-    MLP on the real tokens only, plus attention scores and weighted sums
-    within each attention region and the relative-position einsums.
+    Written out like nanoGPT's estimate: per block, qkv + proj and the MLP on
+    the real tokens only (windowed blocks fill the padding's q, k, v with the
+    qkv bias instead of projecting it), plus attention scores and weighted
+    sums within each attention region, padded windows included, and the
+    relative-position einsums.
     """
     c = config
     g = c.embedding_size
@@ -255,7 +256,7 @@ def encoder_flops(config: SamConfig) -> int:
         else:
             padded = math.ceil(g / c.window_size) * c.window_size
             tokens, region = padded * padded, c.window_size**2
-        flops += 2 * tokens * d * (3 * d + d)  # qkv + proj (windowed blocks: on padded windows)
+        flops += 2 * g * g * d * (3 * d + d)  # qkv + proj, on the real tokens
         flops += 2 * g * g * d * int(d * c.mlp_ratio) * 2  # MLP, after the padding is removed
         flops += 2 * tokens * region * d * 2  # q.k and attn.v
         if c.use_rel_pos:
