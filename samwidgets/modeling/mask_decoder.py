@@ -158,6 +158,7 @@ class MaskDecoder(nn.Module):
         else:
             if shared_dense:  # the "no mask" embedding, broadcast: the image side stays shared by all prompts
                 dense_prompt_embeddings = dense_prompt_embeddings[:1]
+            # Broadcasting, never a copy of the image embedding per prompt (the reference's repeat_interleave).
             src = image_embeddings + dense_prompt_embeddings  # 1 or B x C x h x w
             _, c, h, w = src.shape
             hs, src = self.transformer(src, image_pe, tokens)  # B x (5+N) x C, B x hw x C
