@@ -29,11 +29,10 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
 from tqdm import tqdm
 
 from . import distributed
-from .generate import RunSummary, collect_images, load_model, report
+from .generate import RunSummary, images_to_process, load_model, report
 from .images import as_rgb_uint8
 from .modeling import CONFIGS
 from .predictor import SamPredictor
@@ -85,11 +84,8 @@ def embed_all(predictor: SamPredictor, images: list[Path], progress: bool = True
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    images = collect_images(args.images)
+    images = images_to_process(args)
     if not images:
-        print("no images found in " + ", ".join(map(str, args.images)), file=sys.stderr)
         return 1
     # Files are named by image content, not by name, so images with the same stem do not clash
     # (generate.clashing_stems is not needed); identical images share one file.

@@ -201,13 +201,23 @@ def make_generator(args: argparse.Namespace, local_rank: int = 0) -> SamAutomati
     return SamAutomaticMaskGenerator(model, output_mode="coco_rle", **options)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def images_to_process(args: argparse.Namespace) -> list[Path]:
+    """Apply --threads and list the images of the command line; an empty list (reported) if there are none.
+
+    Shared by the batch commands (generate, embed).
+    """
     if args.threads:
         torch.set_num_threads(args.threads)
     images = collect_images(args.images)
     if not images:
         print("no images found in " + ", ".join(map(str, args.images)), file=sys.stderr)
+    return images
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    images = images_to_process(args)
+    if not images:
         return 1
     clashes = clashing_stems(images)
     if clashes:
