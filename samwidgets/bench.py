@@ -1,7 +1,8 @@
 """Benchmark: ``python -m samwidgets.bench [--configs vit_b vit_l vit_h] [--out FILE]``.
 
 ``--precision`` adds the bf16 fast mode against the exact path (speed and
-mask IoU, :mod:`samwidgets.precision_check`). ``--compare-reference`` instead measures samwidgets against the reference
+mask IoU, :mod:`samwidgets.precision_check`); ``--compile`` adds the
+torch.compile fast mode there too. ``--compare-reference`` instead measures samwidgets against the reference
 ``segment-anything`` (which must be importable; see
 :mod:`samwidgets.reference_compare`) with the same random vit_b weights.
 
@@ -30,6 +31,7 @@ import torch
 from .build import build_sam
 from .modeling import CONFIGS, encoder_flops
 from .predictor import SamPredictor
+from .threads import configure_threads
 
 IMAGE_HW = (768, 1024)  # a 1024 x 768 landscape photo
 
@@ -181,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"configurations to measure (known: {', '.join(CONFIGS)}; default: vit_b)")
     parser.add_argument("--encoder-runs", type=int, default=2, help="timed encodes per config (median reported)")
     parser.add_argument("--predict-calls", type=int, default=50, help="timed single-point predict calls")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: physical cores)")
     parser.add_argument("--out", type=Path, default=None, help="also write the table to this markdown file")
     parser.add_argument("--generation", action="store_true",
                         help="also time automatic mask generation with the bundled model (512x512, 32x32 grid)")
@@ -191,14 +193,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--precision", action="store_true",
                         help="also compare the bf16 fast mode with the exact fp32 path for each config: encoder "
                              "seconds and mask IoU on fixed held-out scenes and points (samwidgets.precision_check)")
+    parser.add_argument("--compile", action="store_true",
+                        help="with --precision (implied): also compare the torch.compile fast mode, "
+                             "SamPredictor(compile=True), with the exact path; its first, compiling encode is "
+                             "not timed")
     parser.add_argument("--generation-runs", type=int, default=1,
                         help="with --compare-reference: timed automatic generations per side (median reported)")
     args = parser.parse_args(argv)
     for name in args.configs:
         if name not in CONFIGS:
             parser.error(f"unknown config {name!r}; known: {', '.join(CONFIGS)}")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    configure_threads(args.threads)
     if args.compare_reference:
         from .reference_compare import Settings, main_compare
 
@@ -217,12 +222,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.generation:
         print("measuring automatic mask generation ...", file=sys.stderr, flush=True)
         report += f"\nAutomatic mask generation (SamAutomaticMaskGenerator, no crops):\n\n{generation_table()}\n"
-    if args.precision:
+    if args.precision or args.compile:
         from .precision_check import precision_table
 
-        print("measuring the bf16 fast mode against fp32 ...", file=sys.stderr, flush=True)
-        report += ("\nbf16 fast mode (SamPredictor(precision=\"bf16\")) against the exact fp32 path, 3 held-out "
-                   f"scenes x 9 points x 3 masks:\n\n{precision_table(args.configs)}\n")
+        modes = ("bf16", "fp32 + torch.compile") if args.compile else ("bf16",)
+        print(f"measuring the fast modes ({', '.join(modes)}) against fp32 ...", file=sys.stderr, flush=True)
+        report += ("\nFast modes (bf16: SamPredictor(precision=\"bf16\"); fp32 + torch.compile: "
+                   "SamPredictor(compile=True), its first, compiling encode not timed) against the exact fp32 path, "
+                   f"3 held-out scenes x 9 points x 3 masks:\n\n{precision_table(args.configs, modes=modes)}\n")
     print(report)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

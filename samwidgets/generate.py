@@ -31,7 +31,6 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 from tqdm import tqdm
 
 from . import distributed
@@ -39,6 +38,7 @@ from .automatic_mask_generator import BUNDLED_MODEL_THRESHOLDS, SamAutomaticMask
 from .images import as_rgb_uint8
 from .modeling import CONFIGS, Sam, SamConfig
 from .sa1b import write_sa1b
+from .threads import configure_threads
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
 
@@ -85,7 +85,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         shown = "" if default is None else f" ({default:g})"
         p.add_argument("--" + name.replace("_", "-"), type=kind, default=default, help=help_text + shown)
     p.add_argument("--device", default="auto", help="auto (cuda if available), cpu or cuda")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: physical cores)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p.parse_args(argv)
 
@@ -206,8 +206,7 @@ def images_to_process(args: argparse.Namespace) -> list[Path]:
 
     Shared by the batch commands (generate, embed).
     """
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    configure_threads(args.threads)
     images = collect_images(args.images)
     if not images:
         print("no images found in " + ", ".join(map(str, args.images)), file=sys.stderr)

@@ -1,10 +1,11 @@
-"""What the labelled fast mode costs: bf16 against the exact fp32 path, in speed and in mask IoU.
+"""What the labelled fast modes cost: bf16 and torch.compile against the exact fp32 path, in speed and mask IoU.
 
 ``python -m samwidgets.bench --precision`` prints, per configuration, the
-encoder seconds per image in each precision and how much the masks move:
-the mean (and worst) IoU between the fp32 and the bf16 masks over a fixed
-set of held-out scenes and point prompts, and the largest difference of the
-low-res logits. Every fast mode here is reported this way, beside its speed.
+encoder seconds per image of the exact path and of the fast mode and how
+much the masks move: the mean (and worst) IoU between the fp32 and the fast
+mode's masks over a fixed set of held-out scenes and point prompts, and the
+largest difference of the low-res logits. Every fast mode here is reported
+this way, beside its speed; ``--compile`` adds the torch.compile one.
 """
 
 from __future__ import annotations
@@ -25,26 +26,33 @@ from .training.datasets import HELD_OUT_SEED_START
 #: Held-out scenes of the precision check (fixed seeds, so every run measures the same prompts).
 PRECISION_SEED_START = HELD_OUT_SEED_START + 40_000
 
+#: The fast modes measured against the exact path: their SamPredictor arguments.
+FAST_MODES: dict[str, dict[str, object]] = {
+    "bf16": {"precision": "bf16"},
+    "fp32 + torch.compile": {"compile": True},
+}
+
 
 @dataclass
 class PrecisionRow:
     config: str
     weights: str  # "bundled" or "random"
+    mode: str  # a key of FAST_MODES
     encode_fp32_s: float
-    encode_bf16_s: float
-    mean_iou: float  # fp32 vs bf16 masks, over images x points x 3 outputs
+    encode_fast_s: float  # the compiled mode's without its first, compiling call
+    mean_iou: float  # fp32 vs fast-mode masks, over images x points x 3 outputs
     min_iou: float
     max_logit_diff: float
     masks: int
 
     def cells(self) -> list[str]:
-        return [self.config, self.weights, f"{self.encode_fp32_s:.2f}", f"{self.encode_bf16_s:.2f}",
-                f"{self.encode_fp32_s / self.encode_bf16_s:.2f}", f"{self.mean_iou:.4f}", f"{self.min_iou:.4f}",
+        return [self.config, self.weights, self.mode, f"{self.encode_fp32_s:.2f}", f"{self.encode_fast_s:.2f}",
+                f"{self.encode_fp32_s / self.encode_fast_s:.2f}", f"{self.mean_iou:.4f}", f"{self.min_iou:.4f}",
                 f"{self.max_logit_diff:.3g}", str(self.masks)]
 
 
-HEADER = ["config", "weights", "fp32 encoder s", "bf16 encoder s", "speed-up", "mean mask IoU bf16 vs fp32",
-          "worst mask IoU", "max abs low-res logit diff", "masks"]
+HEADER = ["config", "weights", "fast mode", "fp32 encoder s", "fast mode encoder s", "speed-up",
+          "mean mask IoU vs fp32", "worst mask IoU", "max abs low-res logit diff", "masks"]
 
 
 def _mask_iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -74,29 +82,33 @@ def _encode_seconds(predictor: SamPredictor, image: np.ndarray) -> float:
 
 
 def compare_precisions(model: Sam, images: list[np.ndarray], points_per_side: int = 3, config: str = "",
-                       weights: str = "") -> PrecisionRow:
-    """Encode each image in fp32 and in bf16 and compare the 3 masks of every grid point."""
+                       weights: str = "", mode: str = "bf16") -> PrecisionRow:
+    """Encode each image with the exact path and in the fast ``mode`` (a key of :data:`FAST_MODES`) and
+    compare the 3 masks of every grid point. A compiled encoder is first run once, untimed: that call compiles."""
     exact = SamPredictor(model, cache_size=0, precision="fp32")
-    fast = SamPredictor(model, cache_size=0, precision="bf16")
-    seconds: dict[str, list[float]] = {"fp32": [], "bf16": []}
+    fast = SamPredictor(model, cache_size=0, **FAST_MODES[mode])
+    seconds: dict[str, list[float]] = {"fp32": [], "fast": []}
     ious, logit_diff = [], 0.0
     with torch.no_grad():
+        if fast.compile:
+            fast.set_image(images[0])
         for image in images:
             seconds["fp32"].append(_encode_seconds(exact, image))
-            seconds["bf16"].append(_encode_seconds(fast, image))
+            seconds["fast"].append(_encode_seconds(fast, image))
             for point in grid_points(*image.shape[:2], points_per_side):
                 prompt = {"point_coords": point[None], "point_labels": np.array([1]), "multimask_output": True}
                 masks_a, _, low_a = exact.predict(**prompt)  # 3 x H x W, 3, 3 x s x s
                 masks_b, _, low_b = fast.predict(**prompt)
                 ious += [_mask_iou(a, b) for a, b in zip(masks_a, masks_b)]
                 logit_diff = max(logit_diff, float(np.abs(low_a - low_b).max()))
-    return PrecisionRow(config=config, weights=weights, encode_fp32_s=statistics.median(seconds["fp32"]),
-                        encode_bf16_s=statistics.median(seconds["bf16"]), mean_iou=float(np.mean(ious)),
+    return PrecisionRow(config=config, weights=weights, mode=mode, encode_fp32_s=statistics.median(seconds["fp32"]),
+                        encode_fast_s=statistics.median(seconds["fast"]), mean_iou=float(np.mean(ious)),
                         min_iou=float(np.min(ious)), max_logit_diff=logit_diff, masks=len(ious))
 
 
-def precision_table(configs: list[str], num_images: int = 3, points_per_side: int = 3, seed: int = 0) -> str:
-    """The markdown table of :func:`compare_precisions` for each configuration.
+def precision_table(configs: list[str], num_images: int = 3, points_per_side: int = 3, seed: int = 0,
+                    modes: tuple[str, ...] = ("bf16",)) -> str:
+    """The markdown table of :func:`compare_precisions` for each configuration and fast mode.
 
     The bundled model is used with its trained weights (its masks mean
     something); other configurations get seeded random weights (timing and
@@ -110,7 +122,8 @@ def precision_table(configs: list[str], num_images: int = 3, points_per_side: in
             torch.manual_seed(seed)
             model, weights = build_sam(CONFIGS[name]).eval(), "random"
         images = check_images(model.config.image_size, num_images)
-        rows.append(compare_precisions(model, images, points_per_side, config=name, weights=weights))
+        rows += [compare_precisions(model, images, points_per_side, config=name, weights=weights, mode=mode)
+                 for mode in modes]
     lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     lines += ["| " + " | ".join(r.cells()) + " |" for r in rows]
     return "\n".join(lines)

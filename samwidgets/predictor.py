@@ -23,6 +23,7 @@ from .modeling import Sam
 from .modeling.mask_decoder import PreparedImage
 from .paths import default_cache_dir
 from .prompts import check_box, check_mask_input, check_points
+from .text.encoders import ClipLike, check_clip_like
 from .transforms import ResizeLongestSide
 
 #: Above this many output pixels (masks x H x W), masks are upsampled one at a time.
@@ -58,14 +59,34 @@ class SamPredictor:
             without them), the decoder stays in fp32. Its cost in mask IoU against the exact path
             is measured by ``python -m samwidgets.bench --precision``. Embeddings are cached
             per precision.
+        text_encoder: a CLIP-like model (:class:`samwidgets.text.ClipLike`) for
+            ``predict(text=...)``, with a model trained with text prompts; e.g.
+            ``samwidgets.text.load_tiny_clip()`` with ``samwidgets.text.load_default_text_model()``.
+        compile: False (default) or True, a labelled fast mode: the image encoder runs through
+            ``torch.compile(sam_model.image_encoder, dynamic=False)``, made on the first encode
+            (sam_model itself is not changed). That first encode compiles: it can take a minute
+            on a CPU and needs a working C++ compiler; a RuntimeError says when compiling fails
+            (``compile=False`` is the fix). The embeddings match the exact path within float
+            tolerance, not bit for bit; ``python -m samwidgets.bench --precision --compile``
+            measures the speed and the mask IoU against the exact path.
     """
 
     def __init__(self, sam_model: Sam, *, cache_size: int = 16, disk_cache: bool | str | os.PathLike = False,
-                 cache: EmbeddingCache | None = None, precision: str = "fp32") -> None:
+                 cache: EmbeddingCache | None = None, precision: str = "fp32", compile: bool = False,
+                 text_encoder: ClipLike | None = None) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         self.precision = precision
+        # Not part of the cache key (precision is): compiled embeddings equal the exact path's within float
+        # tolerance, as the exact path's own do across thread counts and CPUs, which the key leaves out too;
+        # bf16 moves them by far more, so it gets a key of its own.
+        self.compile = compile
+        self._compiled_encoder: Any = None  # torch.compile of model.image_encoder, made on the first encode
         self.model = sam_model
+        if text_encoder is not None:
+            check_clip_like(text_encoder, sam_model.config.text_embed_dim or None)
+        #: the CLIP-like model that embeds ``predict(text=...)`` (see samwidgets.text)
+        self.text_encoder = text_encoder
         self.transform = ResizeLongestSide(sam_model.image_encoder.img_size)
         if cache is None:
             disk_dir: Path | None = None
@@ -135,12 +156,28 @@ class SamPredictor:
         return key if self.precision == "fp32" else f"{key}-{self.precision}"
 
     def _encode(self, pixels: torch.Tensor) -> torch.Tensor:
-        """The image encoder at this predictor's precision: 1 x 3 x S x S normalised -> 1 x C x h x w float32."""
-        if self.precision == "bf16":
-            with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16):
-                features = self.model.image_encoder(pixels)
-            return features.float()
-        return self.model.image_encoder(pixels)
+        """The image encoder at this predictor's precision, compiled with ``compile``:
+        1 x 3 x S x S normalised -> 1 x C x h x w float32."""
+        encoder = self.model.image_encoder
+        try:
+            if self.compile:
+                if self._compiled_encoder is None:
+                    self._compiled_encoder = torch.compile(encoder, dynamic=False)
+                encoder = self._compiled_encoder  # compiles on the first call (and on a new device or dtype)
+            if self.precision == "bf16":
+                with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16):
+                    features = encoder(pixels)
+                return features.float()
+            return encoder(pixels)
+        except Exception as e:
+            if not self.compile or not (self._compiled_encoder is None
+                                        or isinstance(e, torch._dynamo.exc.TorchDynamoException)):
+                raise  # the exact path's errors, and the model's own, as they are
+            first_line = (str(e).strip().splitlines() or [""])[0]
+            raise RuntimeError(
+                f"torch.compile of the image encoder failed ({type(e).__name__}: {first_line}). On a CPU it "
+                "needs a working C++ compiler. SamPredictor(..., compile=False), the exact path, needs none"
+            ) from e
 
     @torch.no_grad()
     def set_torch_image(self, transformed_image: torch.Tensor, original_image_size: tuple[int, ...]) -> None:
@@ -197,7 +234,8 @@ class SamPredictor:
     def predict(self, point_coords: np.ndarray | None = None, point_labels: np.ndarray | None = None,
                 box: np.ndarray | None = None, mask_input: np.ndarray | None = None,
                 multimask_output: bool = True,
-                return_logits: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                return_logits: bool = False, *, text: str | None = None,
+                embedding: np.ndarray | torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Masks for the current image from prompts in original-image pixels.
 
         point_coords: N x 2 (x, y); point_labels: N (1 foreground, 0 background);
@@ -206,8 +244,15 @@ class SamPredictor:
         logits with return_logits), IoU predictions M (float32) and low-res
         logits M x S x S (float32), M = 3 with multimask_output else 1.
         S = ``model.config.low_res_mask_size``: 256 for the official models, 128 for default_tiny.
+
+        text: a phrase ("red striped wheel"), embedded by this predictor's
+        ``text_encoder``; embedding: an E vector from a CLIP-like model (e.g.
+        the embedding of an exemplar crop) used the same way. Both need a model
+        trained with text prompts (``config.text_embed_dim > 0``; see
+        :mod:`samwidgets.text`), and may be combined with points and a box.
         """
         self._require_image()
+        embeddings_torch = self._embedding_prompt(text, embedding)  # 1 x E or None
         hw = self.original_size
         coords_torch = labels_torch = box_torch = mask_torch = None
         if point_coords is not None:
@@ -224,24 +269,59 @@ class SamPredictor:
             mask = check_mask_input(mask_input, self.model.config.low_res_mask_size)
             mask_torch = torch.as_tensor(mask, dtype=torch.float, device=self.device)[None]  # 1 x 1 x S x S
         masks, iou, low_res = self.predict_torch(coords_torch, labels_torch, box_torch, mask_torch,
-                                                 bool(multimask_output), return_logits=return_logits)
+                                                 bool(multimask_output), return_logits=return_logits,
+                                                 embeddings=embeddings_torch)
         return masks[0].cpu().numpy(), iou[0].float().cpu().numpy(), low_res[0].float().cpu().numpy()
+
+    def _embedding_prompt(self, text: str | None, embedding: Any) -> torch.Tensor | None:
+        """A text or an embedding prompt as a 1 x E tensor on the model's device (None when neither is given)."""
+        if text is None and embedding is None:
+            return None
+        if text is not None and embedding is not None:
+            raise ValueError("give text or embedding, not both")
+        width = self.model.config.text_embed_dim
+        if width == 0:
+            raise ValueError(
+                "this model takes no text prompt (config.text_embed_dim == 0, as the official checkpoints); "
+                "load one trained with text prompts, e.g. samwidgets.text.load_default_text_model()"
+            )
+        if text is not None:
+            if not isinstance(text, str) or not text.strip():
+                raise ValueError(f"text must be a non-empty string, got {text!r}")
+            if self.text_encoder is None:
+                raise ValueError(
+                    "predict(text=...) needs a text encoder: SamPredictor(model, text_encoder=clip), e.g. "
+                    "samwidgets.text.load_tiny_clip() for the bundled text model"
+                )
+            with torch.no_grad():
+                embedding = self.text_encoder.encode_text([text])  # 1 x E
+        emb = torch.as_tensor(np.asarray(embedding, dtype=np.float32) if not torch.is_tensor(embedding)
+                              else embedding.detach()).float().to(self.device)
+        if emb.ndim == 1:
+            emb = emb[None]
+        if emb.shape != (1, width):
+            raise ValueError(f"the embedding must have {width} values for this model, got shape {tuple(emb.shape)}")
+        if not torch.isfinite(emb).all() or not emb.abs().sum() > 0:
+            raise ValueError("the embedding must be finite and not all zero")
+        return emb
 
     @torch.no_grad()
     def predict_torch(self, point_coords: torch.Tensor | None, point_labels: torch.Tensor | None,
                       boxes: torch.Tensor | None = None, mask_input: torch.Tensor | None = None,
                       multimask_output: bool = True,
-                      return_logits: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                      return_logits: bool = False,
+                      embeddings: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Batched prediction with prompts already in the resized frame (see ``predictor.transform``).
 
         point_coords: B x N x 2, point_labels: B x N (1, 0, or -1 for padding),
-        boxes: B x 4, mask_input: B x 1 x S x S. Returns masks B x M x H x W,
+        boxes: B x 4, mask_input: B x 1 x S x S, embeddings: B x E text/image
+        embeddings (text-prompt models only). Returns masks B x M x H x W,
         IoU predictions B x M and low-res logits B x M x S x S (S = config.low_res_mask_size).
         """
         self._require_image()
-        self._check_torch_prompts(point_coords, point_labels, boxes, mask_input)
+        self._check_torch_prompts(point_coords, point_labels, boxes, mask_input, embeddings)
         points = (point_coords, point_labels) if point_coords is not None else None
-        sparse, dense = self.model.prompt_encoder(points=points, boxes=boxes, masks=mask_input)
+        sparse, dense = self.model.prompt_encoder(points=points, boxes=boxes, masks=mask_input, embeddings=embeddings)
         low_res, iou = self.model.mask_decoder(
             image_embeddings=self.features,
             image_pe=self.dense_pe(),
@@ -289,8 +369,14 @@ class SamPredictor:
             self._dense_pe = (version, self.model.prompt_encoder.get_dense_pe())
         return self._dense_pe[1]
 
-    def _check_torch_prompts(self, coords: Any, labels: Any, boxes: Any, masks: Any) -> None:
+    def _check_torch_prompts(self, coords: Any, labels: Any, boxes: Any, masks: Any, embeddings: Any = None) -> None:
         batch = set()
+        if embeddings is not None:
+            width = self.model.config.text_embed_dim
+            if embeddings.ndim != 2 or embeddings.shape[1] != width or width == 0:
+                raise ValueError(f"embeddings must be B x {width} for this model (config.text_embed_dim), "
+                                 f"got {tuple(embeddings.shape)}")
+            batch.add(embeddings.shape[0])
         if (coords is None) != (labels is None):
             raise ValueError("point_coords and point_labels must be given together")
         if coords is not None:

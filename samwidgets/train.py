@@ -37,6 +37,7 @@ from tqdm import tqdm
 from .atomic import atomic_torch_save
 from .build import build_sam
 from .modeling import CONFIGS, Sam, SamConfig
+from .threads import configure_threads
 from .training.datasets import BatchSource, CocoSource, ProceduralSource
 from .training.init import tie_decoder_query_key
 from .training.loop import freeze_image_encoder, make_optimizer, training_step
@@ -75,7 +76,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="from scratch, do not start decoder attention with k_proj = q_proj (training/init.py)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (cuda if available), cpu or cuda")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: physical cores)")
     p.add_argument("--out", type=Path, required=True, help="run directory")
     p.add_argument("--save-every", type=int, default=200)
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
@@ -109,8 +110,7 @@ def train(args: argparse.Namespace) -> Path:
     """Run training as configured; returns the path of the final weights."""
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
                           else ("cpu" if args.device == "auto" else args.device))
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    configure_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     model = make_model(args).to(device)
     if args.freeze_image_encoder:

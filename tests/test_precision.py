@@ -48,13 +48,15 @@ def test_compare_precisions_counts_every_mask(small_model):
     row = compare_precisions(small_model, check_images(64, 2), points_per_side=2, config="small", weights="random")
     assert row.masks == 2 * 2 * 2 * 3
     assert 0 <= row.min_iou <= row.mean_iou <= 1
-    assert row.encode_fp32_s > 0 and row.encode_bf16_s > 0 and row.max_logit_diff >= 0
+    assert row.mode == "bf16" and row.encode_fp32_s > 0 and row.encode_fast_s > 0 and row.max_logit_diff >= 0
     assert grid_points(10, 20, 2).tolist() == [[5.0, 2.5], [15.0, 2.5], [5.0, 7.5], [15.0, 7.5]]
 
 
 def test_precision_table_with_the_bundled_model():
     table = precision_table(["default_tiny"], num_images=1, points_per_side=1)
     lines = table.splitlines()
-    assert lines[0].startswith("| config | weights | fp32 encoder s") and lines[2].startswith("| default_tiny | bundled |")
-    mean_iou = float(lines[2].split("|")[6])
+    assert lines[0].startswith("| config | weights | fast mode |")
+    assert lines[2].startswith("| default_tiny | bundled | bf16 |")
+    header = [cell.strip() for cell in lines[0].split("|")]
+    mean_iou = float(lines[2].split("|")[header.index("mean mask IoU vs fp32")])
     assert 0.5 < mean_iou <= 1.0  # bf16 moves a few pixels, not whole masks

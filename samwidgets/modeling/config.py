@@ -37,6 +37,10 @@ class SamConfig:
     prompt_embed_dim: int = 256
     # Prompt encoder
     mask_in_chans: int = 16
+    # Width of a text/image embedding prompt (e.g. CLIP's); 0: no such prompt, the official layout.
+    # When > 0 the prompt encoder has a ``text_projection`` turning one L2-normalised embedding into
+    # one sparse token (the paper's text-to-mask, appendix D.5).
+    text_embed_dim: int = 0
     # Mask decoder
     decoder_depth: int = 2
     decoder_num_heads: int = 8
@@ -59,6 +63,8 @@ class SamConfig:
             raise ValueError("encoder_embed_dim must be divisible by encoder_num_heads")
         if any(not 0 <= i < self.encoder_depth for i in self.encoder_global_attn_indexes):
             raise ValueError("encoder_global_attn_indexes must lie in [0, encoder_depth)")
+        if self.text_embed_dim < 0:
+            raise ValueError("text_embed_dim must be >= 0 (0: no text/embedding prompt)")
         if self.prompt_embed_dim % 8:
             raise ValueError("prompt_embed_dim must be divisible by 8 (the decoder upscales to dim/8 channels)")
 

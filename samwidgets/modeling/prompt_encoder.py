@@ -1,5 +1,10 @@
 """The prompt encoder: points and box corners become sparse tokens, a mask
-prompt becomes a dense embedding added to the image embedding."""
+prompt becomes a dense embedding added to the image embedding.
+
+Models configured with ``text_embed_dim > 0`` also take an embedding prompt
+(a CLIP-like text or image embedding), projected into one more sparse token;
+official models have no such layer, so their checkpoints load unchanged.
+"""
 
 from __future__ import annotations
 
@@ -77,6 +82,14 @@ class PromptEncoder(nn.Module):
             nn.Conv2d(mc, embed_dim, kernel_size=1),
         )
         self.no_mask_embed = nn.Embedding(1, embed_dim)
+        self.text_embed_dim = config.text_embed_dim
+        if config.text_embed_dim > 0:
+            # E -> C: the paper adds "a projection" of the CLIP embedding; an MLP gives the tiny model room
+            self.text_projection = nn.Sequential(
+                nn.Linear(config.text_embed_dim, embed_dim),
+                nn.GELU(),
+                nn.Linear(embed_dim, embed_dim),
+            )
 
     def get_dense_pe(self) -> torch.Tensor:
         """Positional encoding of the image-embedding grid: 1 x C x H x W."""
@@ -105,19 +118,42 @@ class PromptEncoder(nn.Module):
         corner = torch.cat([self.point_embeddings[2].weight, self.point_embeddings[3].weight])  # 2 x C
         return emb + corner
 
+    def embed_embeddings(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """A text / image embedding prompt B x E -> one sparse token B x 1 x C.
+
+        The embedding is L2-normalised here (CLIP's embeddings are compared by
+        cosine), so any scale of the same direction gives the same token.
+        """
+        if self.text_embed_dim == 0:
+            raise ValueError(
+                "this model takes no text/embedding prompt (its config has text_embed_dim=0, like the "
+                "official checkpoints); use a model trained with one, e.g. samwidgets.text.load_default_text_model()"
+            )
+        if embeddings.ndim != 2 or embeddings.shape[1] != self.text_embed_dim:
+            raise ValueError(f"embedding prompts must be B x {self.text_embed_dim}, got {tuple(embeddings.shape)}")
+        unit = nn.functional.normalize(embeddings.float(), dim=-1)  # B x E
+        return self.text_projection(unit)[:, None, :]  # B x 1 x C
+
     def forward(
         self,
         points: tuple[torch.Tensor, torch.Tensor] | None,
         boxes: torch.Tensor | None,
         masks: torch.Tensor | None,
+        embeddings: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Returns sparse B x N x C tokens and a dense B x C x h x w embedding."""
+        """Returns sparse B x N x C tokens and a dense B x C x h x w embedding.
+
+        embeddings: B x E text/image embeddings (models with ``text_embed_dim``
+        only); each adds one token after the point and box tokens.
+        """
         if points is not None:
             bs = points[0].shape[0]
         elif boxes is not None:
             bs = boxes.shape[0]
         elif masks is not None:
             bs = masks.shape[0]
+        elif embeddings is not None:
+            bs = embeddings.shape[0]
         else:
             bs = 1
         device = self.no_mask_embed.weight.device
@@ -127,6 +163,8 @@ class PromptEncoder(nn.Module):
             sparse = torch.cat([sparse, self._embed_points(coords, labels, pad=boxes is None)], dim=1)
         if boxes is not None:
             sparse = torch.cat([sparse, self._embed_boxes(boxes)], dim=1)
+        if embeddings is not None:
+            sparse = torch.cat([sparse, self.embed_embeddings(embeddings)], dim=1)
         if masks is not None:
             dense = self.mask_downscaling(masks)
         else:

@@ -10,6 +10,27 @@ from torch import nn
 from .common import MLPBlock
 
 
+#: Up to this many keys, attention over many queries runs keys-major (see :func:`attend`).
+FEW_KEYS = 16
+
+
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """softmax(q k^T / sqrt(c)) v for q: B x heads x Nq x c, k, v: B x heads x Nk x c -> B x heads x Nq x c.
+
+    The image attending to the prompt tokens has 4096 queries and only 5-16
+    keys. There SDPA's CPU kernel pays per query block for a softmax over a
+    handful of values; computing the scores keys-major (B x heads x Nk x Nq)
+    makes the softmax run along the long, contiguous query axis instead:
+    5x faster for 7 keys, 1.5x for 16 (measured on 2 CPU cores), the same
+    result within float rounding. Otherwise SDPA.
+    """
+    nq, nk = q.shape[-2], k.shape[-2]
+    if nk > FEW_KEYS or nq < 8 * nk:
+        return F.scaled_dot_product_attention(q, k, v)
+    scores = (k * k.shape[-1] ** -0.5) @ q.transpose(-1, -2)  # B x heads x Nk x Nq
+    return torch.softmax(scores, dim=-2).transpose(-1, -2) @ v  # B x heads x Nq x c
+
+
 class Attention(nn.Module):
     """Multi-head attention with optional down-projection of the internal width."""
 
@@ -53,12 +74,12 @@ class Attention(nn.Module):
         bk = k.shape[0]
         if bk == 1 and bq > 1:  # shared image keys: all prompts' queries in one sequence
             q = q.transpose(0, 1).reshape(1, self.num_heads, bq * nq, -1)  # 1 x heads x (Bq*Nq) x c
-            out = F.scaled_dot_product_attention(q, k, v)
+            out = attend(q, k, v)
             out = out.reshape(self.num_heads, bq, nq, -1).transpose(0, 1)  # Bq x heads x Nq x c
         else:
             if bq == 1 and bk > 1:  # shared image queries against per-prompt tokens
                 q = q.expand(bk, -1, -1, -1)
-            out = F.scaled_dot_product_attention(q, k, v)  # B x heads x Nq x c
+            out = attend(q, k, v)  # B x heads x Nq x c
         b, _, n, _ = out.shape
         return self.out_proj(out.transpose(1, 2).reshape(b, n, self.internal_dim))
 
