@@ -261,4 +261,4 @@ def report(summary: RunSummary, out: Path, dist: distributed.DistInfo,
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    distributed.exit_process(main())  # os._exit after a process group: see there

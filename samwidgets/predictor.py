@@ -249,7 +249,10 @@ class SamPredictor:
         ``text_encoder``; embedding: an E vector from a CLIP-like model (e.g.
         the embedding of an exemplar crop) used the same way. Both need a model
         trained with text prompts (``config.text_embed_dim > 0``; see
-        :mod:`samwidgets.text`), and may be combined with points and a box.
+        :mod:`samwidgets.text`), and may be combined with points and a box
+        (the bundled text model was trained with text alone: there a phrase
+        with a point does a little worse than the point alone; see
+        ``weights/TEXT_MODEL_CARD.md``).
         """
         self._require_image()
         embeddings_torch = self._embedding_prompt(text, embedding)  # 1 x E or None

@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from samwidgets import SamPredictor, build_sam
-from samwidgets.distributed import DistInfo, choose_device, dist_info, shard, sum_over_ranks
+from samwidgets.distributed import DistInfo, choose_device, dist_info, exit_process, shard, sum_over_ranks
 from samwidgets.embed import main as embed_main
 from samwidgets.generate import collect_images
 from samwidgets.sa1b import read_sa1b
@@ -63,6 +63,14 @@ def test_dist_info_from_environment():
     assert sum_over_ranks([1, 2, 3]) == [1, 2, 3]  # no process group: the counts themselves
     expected = "cuda:0" if torch.cuda.is_available() else "cpu"
     assert str(choose_device("auto")) == expected and str(choose_device("cpu", 3)) == "cpu"
+
+
+def test_a_single_process_exits_normally():
+    """exit_process leaves by os._exit only after joining a process group (see its docstring); a single
+    process raises SystemExit as usual, so callers, atexit handlers and tests see it."""
+    with pytest.raises(SystemExit) as info:
+        exit_process(3)
+    assert info.value.code == 3
 
 
 # -- files for the commands --------------------------------------------------------------------------------
