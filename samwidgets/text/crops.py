@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..training.simulation import mask_boxes
+
 #: The paper's range of box expansion.
 EXPAND_RANGE = (1.0, 2.0)
 #: Fraction of crops whose pixels outside the mask are zeroed, as in the paper.
@@ -26,11 +28,7 @@ MASK_OUT_PROB = 0.5
 
 def mask_box(mask: np.ndarray) -> np.ndarray:
     """H x W bool -> XYXY box in pixel edges (x1 = last column + 1), float32; zeros for an empty mask."""
-    rows = np.flatnonzero(mask.any(1))
-    cols = np.flatnonzero(mask.any(0))
-    if rows.size == 0:
-        return np.zeros(4, np.float32)
-    return np.array([cols[0], rows[0], cols[-1] + 1, rows[-1] + 1], np.float32)
+    return mask_boxes(torch.from_numpy(np.ascontiguousarray(mask, dtype=bool))[None])[0].numpy()
 
 
 def square_window(box: np.ndarray, expand: float) -> tuple[int, int, int]:

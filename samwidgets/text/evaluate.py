@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..evaluate import interior_centre
+from ..evaluate import interior_centre, iou
 from ..modeling import Sam
 from ..predictor import SamPredictor
 from .crops import mask_box
@@ -54,11 +54,6 @@ def unambiguous(bank: SceneBank, keep: tuple) -> np.ndarray:
         counts[(int(img), key)] += 1
     return np.array([counts[(int(img), key)] == 1 and any(x for x in key if x)
                      for img, key in zip(bank.image_of_mask, said)])
-
-
-def _iou(pred: np.ndarray, target: np.ndarray) -> float:
-    union = np.logical_or(pred, target).sum()
-    return float(np.logical_and(pred, target).sum() / union) if union else 1.0
 
 
 @torch.no_grad()
@@ -98,7 +93,7 @@ def evaluate_text_prompts(model: Sam, clip: ClipLike, bank: SceneBank, *, kinds:
             pred, iou_pred, _ = predictor.predict_torch(None, None, embeddings=emb)  # B x 3 x H x W, B x 3
             pred, iou_pred = pred.cpu().numpy(), iou_pred.cpu().numpy()
             for row, k in enumerate(chosen):
-                ious = [_iou(pred[row, j], masks[k]) for j in range(pred.shape[1])]
+                ious = [iou(pred[row, j], masks[k]) for j in range(pred.shape[1])]
                 scores[name].append(ious[int(np.argmax(iou_pred[row]))])
                 oracle[name].append(max(ious))
                 if name == "full phrase":
@@ -110,7 +105,7 @@ def evaluate_text_prompts(model: Sam, clip: ClipLike, bank: SceneBank, *, kinds:
                 pred_n, iou_n = pred_n.cpu().numpy(), iou_n.cpu().numpy()
                 own = scores[name][-len(chosen):]
                 for row, k in enumerate(chosen):
-                    control.append((own[row], _iou(pred_n[row, int(np.argmax(iou_n[row]))], masks[k])))
+                    control.append((own[row], iou(pred_n[row, int(np.argmax(iou_n[row]))], masks[k])))
     result: dict = {"scenes": int(len(bank.images)), "min_area": int(min_area), "queries": {}}
     for name in kinds:
         v = np.array(scores[name])
@@ -145,9 +140,9 @@ def point_and_box_miou(model: Sam, bank: SceneBank, indices: np.ndarray) -> dict
         for target in bank.masks(members):
             x, y = interior_centre(target)
             p, q, _ = predictor.predict(np.array([[x, y]]), np.array([1]))
-            point_scores.append(_iou(p[int(np.argmax(q))], target))
+            point_scores.append(iou(p[int(np.argmax(q))], target))
             b, _, _ = predictor.predict(box=mask_box(target), multimask_output=False)
-            box_scores.append(_iou(b[0], target))
+            box_scores.append(iou(b[0], target))
     return {"count": len(point_scores), "one_point_miou": float(np.mean(point_scores)) if point_scores else float("nan"),
             "box_miou": float(np.mean(box_scores)) if box_scores else float("nan")}
 
