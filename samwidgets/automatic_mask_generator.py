@@ -315,7 +315,10 @@ class SamAutomaticMaskGenerator:
         coords = p.transform.apply_coords(points, crop_size)  # P x 2, model frame
         coords_t = torch.as_tensor(coords, dtype=torch.float, device=p.device)[:, None]  # P x 1 x 2
         labels_t = torch.ones(coords_t.shape[:2], dtype=torch.int, device=p.device)  # P x 1
-        image_pe, prepared = p.dense_pe(), p.prepared_image()  # shared by every prompt of the image
+        image_pe = p.dense_pe()
+        # shared by every prompt of the image (unless the model draws its points into the dense embedding)
+        shared = p.model.prompt_encoder.dense_is_no_mask((coords_t, labels_t), None, None)
+        prepared = p.prepared_image() if shared else None
         decoder = p.model.mask_decoder
         outputs = slice(1, None)  # the 3 ambiguity-aware masks (multimask output)
         logits, rows, iou_preds = [], [], []

@@ -17,6 +17,7 @@ timing; no checkpoint is needed.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
@@ -29,7 +30,7 @@ import numpy as np
 import torch
 
 from .build import build_sam
-from .modeling import CONFIGS, encoder_flops
+from .modeling import CONFIGS, SamConfig, encoder_flops
 from .predictor import SamPredictor
 from .threads import configure_threads
 
@@ -89,9 +90,9 @@ def _reset_peak_rss() -> bool:
 
 
 def bench_config(name: str, encoder_runs: int = 2, predict_calls: int = 50, seed: int = 0) -> BenchRow:
-    """Measure one configuration (an official name or a registered model name)."""
+    """Measure one configuration: an official or registered name, or a SamConfig JSON file (``*.json``)."""
     torch.manual_seed(seed)
-    model = build_sam(name)
+    model = build_sam(SamConfig.from_dict(json.loads(Path(name).read_text())) if name.endswith(".json") else name)
     config = model.config
     params = sum(p.numel() for p in model.parameters()) / 1e6
     rng = np.random.default_rng(seed)
@@ -180,7 +181,8 @@ def generation_table(points_per_side: int = 32, size: int = 512) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m samwidgets.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--configs", nargs="+", default=["vit_b"],
-                        help=f"configurations to measure (known: {', '.join(CONFIGS)}; default: vit_b)")
+                        help=f"configurations to measure (known: {', '.join(CONFIGS)}; or a SamConfig JSON file such "
+                             f"as recipes/bsds_cnn/cnn_512.json; default: vit_b)")
     parser.add_argument("--encoder-runs", type=int, default=2, help="timed encodes per config (median reported)")
     parser.add_argument("--predict-calls", type=int, default=50, help="timed single-point predict calls")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: physical cores)")
@@ -201,8 +203,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --compare-reference: timed automatic generations per side (median reported)")
     args = parser.parse_args(argv)
     for name in args.configs:
-        if name not in CONFIGS:
-            parser.error(f"unknown config {name!r}; known: {', '.join(CONFIGS)}")
+        if name.endswith(".json"):
+            if not Path(name).is_file():
+                parser.error(f"no config file {name!r}")
+        elif name not in CONFIGS:
+            parser.error(f"unknown config {name!r}; known: {', '.join(CONFIGS)}, or a SamConfig .json file")
     configure_threads(args.threads)
     if args.compare_reference:
         from .reference_compare import Settings, main_compare

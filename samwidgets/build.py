@@ -136,6 +136,25 @@ def build_sam(config: SamConfig | str, checkpoint: str | os.PathLike | Mapping[s
     return sam.eval()
 
 
+def at_image_size(model: Sam, image_size: int) -> Sam:
+    """``model`` rebuilt for ``image_size`` px inputs with the same weights (``model`` itself at its own size).
+
+    A CNN encoder's weights do not depend on the input size (convolutions and attention over any grid),
+    nor do the prompt encoder's and decoder's (positions are encoded from normalised coordinates), so a
+    CNN model runs, and can be fine-tuned, at another size (``recipes/bsds_cnn`` trains mostly at 256 px,
+    then fine-tunes and evaluates at 512 px). A ViT cannot: its position embeddings (absolute and
+    relative) are tables over its token grid.
+    """
+    if image_size == model.config.image_size:
+        return model
+    if model.config.encoder_type != "cnn":
+        raise ValueError(f"this model has a ViT encoder, whose position embeddings are tied to its "
+                         f"{model.config.image_size} px input: it cannot be rebuilt at {image_size} px "
+                         f"(only a CNN encoder's weights fit any image size)")
+    config = model.config.replace(image_size=int(image_size))  # checks the CNN's constraints (a multiple of 32)
+    return build_sam(config, model.state_dict()).to(model.device)
+
+
 def _registry_entry(name: str) -> Callable[..., Sam]:
     def build(checkpoint: str | os.PathLike | Mapping[str, torch.Tensor] | None = None) -> Sam:
         return build_sam(name, checkpoint)

@@ -14,6 +14,10 @@ outputs reaches with that level's mask.
 Scenes come from seeds at and above ``HELD_OUT_SEED_START``, which training
 never uses. Prints a markdown table and writes ``eval.json`` and
 ``eval.png`` (mIoU vs number of points, confident vs oracle) to ``--out``.
+
+With ``--bsds ROOT`` it evaluates on real photos instead (BSDS500's human
+segments, baselines, NoC@85/90 on the GrabCut masks, the IoU head's
+calibration): see :mod:`samwidgets.evaluate_photos`.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from .atomic import atomic_write, atomic_write_bytes
 from .data import SceneGenerator
 from .modeling import Sam
 from .predictor import SamPredictor
@@ -88,12 +93,20 @@ class EvalResult:
         ])
 
 
-def _click_protocol(predictor: SamPredictor, target: np.ndarray, max_points: int) -> tuple[list[float], list[float]]:
-    """IoU after each click (confident, oracle) for one mask."""
+def click_protocol(predictor: SamPredictor, target: np.ndarray, max_points: int,
+                   first: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> tuple[list[float], list[float]]:
+    """IoU after each click (confident, oracle) for one mask.
+
+    first: the predictor's (masks, scores, low_res) for the first click alone (a positive point at
+    ``interior_centre(target)``, ``multimask_output=True``) when the caller already has it (the
+    BSDS evaluation scores those outputs too); computed here when None.
+    """
     x, y = interior_centre(target)
     coords, labels = [[x, y]], [1]
     confident, oracle = [], []
-    masks, scores, low_res = predictor.predict(np.array(coords), np.array(labels), multimask_output=True)
+    if first is None:
+        first = predictor.predict(np.array(coords), np.array(labels), multimask_output=True)
+    masks, scores, low_res = first  # 3 x H x W bool, 3, 3 x S x S
     ious = [iou(m, target) for m in masks]
     best = int(np.argmax(scores))
     confident.append(ious[best])
@@ -136,7 +149,7 @@ def evaluate(model: Sam, num_scenes: int = 50, seed_start: int = HELD_OUT_SEED_S
         chosen = order[:max_masks_per_scene] if max_masks_per_scene else order
         for j in chosen:
             target = scene.masks[j]
-            conf, orac = _click_protocol(predictor, target, max_points)
+            conf, orac = click_protocol(predictor, target, max_points)
             conf_curves.append(conf)
             oracle_curves.append(orac)
             ys, xs = np.nonzero(target)
@@ -181,7 +194,7 @@ def plot(result: EvalResult, path: Path, title: str = "") -> None:
     ax.legend(loc="lower right")
     ax.set_title(title or "held-out procedural scenes")
     fig.tight_layout()
-    fig.savefig(path)
+    atomic_write(path, lambda f: fig.savefig(f, format="png"))
     plt.close(fig)
 
 
@@ -196,21 +209,41 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scenes", type=int, default=50)
     p.add_argument("--masks-per-scene", type=int, default=8)
     p.add_argument("--out", type=Path, default=Path("eval_results"))
+    photos = p.add_argument_group("real photos (BSDS500) instead of procedural scenes")
+    photos.add_argument("--bsds", type=Path, default=None, metavar="ROOT",
+                        help="evaluate on BSDS500 photos: the folder holding images/ and groundTruth/ "
+                             "(BSDS500/data); writes bsds_<split>.json/.md/_clicks.png/_calibration.png")
+    photos.add_argument("--split", default="val", help="the BSDS500 split to evaluate (default: val)")
+    photos.add_argument("--grabcut", type=Path, default=None, metavar="DIR",
+                        help="GrabCut ground-truth PNGs for NoC@85/90 (default: ROOT/../grabcut/ground-truth "
+                             "when it exists, else NoC is skipped)")
+    photos.add_argument("--max-photos", type=int, default=None, metavar="N",
+                        help="quick runs: the first N photos of the split (and at most N GrabCut photos)")
+    photos.add_argument("--no-grabcut-baseline", action="store_true",
+                        help="skip the slow OpenCV grabCut baseline")
     args = p.parse_args(argv)
 
     if args.weights is None:
-        from .default_model import load_default
+        from .default_model import DEFAULT_MODEL_NAME, DEFAULT_WEIGHTS, load_default
 
         model = load_default()
+        model_name = f"bundled {DEFAULT_MODEL_NAME} ({DEFAULT_WEIGHTS.name})"
     else:
         config_path = Path(args.config)
         config = (SamConfig.from_dict(json.loads(config_path.read_text())) if config_path.suffix == ".json"
                   else CONFIGS[args.config])
         model = build_sam(config, args.weights)
+        model_name = f"{args.weights} (config {args.config})"
     torch.manual_seed(0)
+    if args.bsds is not None:
+        from .evaluate_photos import run_bsds
+
+        return run_bsds(model, args.bsds, args.out, split=args.split, grabcut_dir=args.grabcut,
+                        max_photos=args.max_photos, grabcut_baseline=not args.no_grabcut_baseline,
+                        model_name=model_name)
     result = evaluate(model, args.scenes, max_masks_per_scene=args.masks_per_scene, progress=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "eval.json").write_text(json.dumps(asdict(result), indent=2))
+    atomic_write_bytes(args.out / "eval.json", json.dumps(asdict(result), indent=2).encode())
     plot(result, args.out / "eval.png")
     print(result.markdown())
     return 0

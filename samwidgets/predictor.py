@@ -331,7 +331,8 @@ class SamPredictor:
             sparse_prompt_embeddings=sparse,
             dense_prompt_embeddings=dense,
             multimask_output=multimask_output,
-            prepared=self.prepared_image() if mask_input is None else None,
+            prepared=self.prepared_image() if self.model.prompt_encoder.dense_is_no_mask(points, boxes, mask_input)
+            else None,
         )  # B x M x S x S, B x M
         masks = self.postprocess(low_res, return_logits)
         return masks, iou, low_res

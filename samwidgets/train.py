@@ -38,7 +38,7 @@ from .atomic import atomic_torch_save
 from .build import build_sam
 from .modeling import CONFIGS, Sam, SamConfig
 from .threads import configure_threads
-from .training.datasets import BatchSource, CocoSource, ProceduralSource
+from .training.datasets import BatchSource, CocoSource, MixedSource, ProceduralSource
 from .training.init import tie_decoder_query_key
 from .training.loop import freeze_image_encoder, make_optimizer, training_step
 
@@ -60,8 +60,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--config", default="default_tiny", help=f"model configuration ({', '.join(CONFIGS)})")
     p.add_argument("--config-json", type=Path, default=None, help="a SamConfig as JSON (overrides --config)")
     p.add_argument("--init", type=Path, default=None, help="start from these weights (e.g. an official checkpoint)")
+    p.add_argument("--init-decoder", type=Path, default=None,
+                   help="start the prompt encoder and mask decoder from this model's weights (same widths), the "
+                        "image encoder from scratch: skips the plateau of empty masks a random decoder starts with")
     p.add_argument("--coco-images", type=Path, default=None, help="folder of images (COCO data)")
     p.add_argument("--coco-annotations", type=Path, default=None, help="COCO instances JSON (RLE or polygons)")
+    p.add_argument("--bsds", type=Path, default=None,
+                   help="BSDS500 folder (images/, groundTruth/): train on its train split, mixed with "
+                        "procedural scenes")
+    p.add_argument("--bsds-fraction", type=float, default=0.75,
+                   help="with --bsds, the share of images that are photos (the rest procedural scenes)")
     p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--images-per-step", type=int, default=4)
     p.add_argument("--masks-per-image", type=int, default=4)
@@ -71,6 +79,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--weight-decay", type=float, default=0.1)
     p.add_argument("--warmup", type=int, default=100)
     p.add_argument("--grad-clip", type=float, default=1.0)
+    p.add_argument("--loss-at-low-res", action="store_true",
+                   help="the loss on the low-res logits against cell-averaged targets (16x cheaper per pixel)")
+    p.add_argument("--affinity-weight", type=float, default=0.0,
+                   help="weight of the encoder's dense affinity loss on annotated photos (training/affinity.py)")
+    p.add_argument("--bf16", action="store_true",
+                   help="bfloat16 autocast (GPUs; CPUs with AVX-512 BF16 or AMX; slower elsewhere)")
     p.add_argument("--freeze-image-encoder", action="store_true", help="train prompt encoder + decoder only")
     p.add_argument("--no-tied-init", action="store_true",
                    help="from scratch, do not start decoder attention with k_proj = q_proj (training/init.py)")
@@ -93,9 +107,25 @@ def make_model(args: argparse.Namespace) -> Sam:
         raise SystemExit(f"unknown --config {args.config!r}; known: {', '.join(CONFIGS)}")
     torch.manual_seed(args.seed)
     model = build_sam(config, args.init, model_type=args.config).train()
-    if args.init is None and not args.no_tied_init:
+    if args.init_decoder is not None:
+        load_prompt_and_decoder(model, args.init_decoder)
+    elif args.init is None and not args.no_tied_init:
         tie_decoder_query_key(model)
     return model
+
+
+def load_prompt_and_decoder(model: Sam, path: Path) -> None:
+    """Copy the prompt encoder and mask decoder of the state dict at ``path`` into ``model`` (strictly)."""
+    from .build import load_state_dict_file
+
+    state = load_state_dict_file(path)
+    for name in ("prompt_encoder", "mask_decoder"):
+        part = {k[len(name) + 1:]: v for k, v in state.items() if k.startswith(name + ".")}
+        try:
+            getattr(model, name).load_state_dict(part, strict=True)
+        except RuntimeError as e:
+            raise SystemExit(f"--init-decoder {path}: its {name} does not fit this configuration "
+                             f"(prompt_embed_dim, decoder_num_heads, decoder_mlp_dim, ... must match): {e}") from e
 
 
 def make_source(args: argparse.Namespace, image_size: int) -> BatchSource:
@@ -103,7 +133,15 @@ def make_source(args: argparse.Namespace, image_size: int) -> BatchSource:
         if not (args.coco_images and args.coco_annotations):
             raise SystemExit("COCO data needs both --coco-images and --coco-annotations")
         return CocoSource(args.coco_images, args.coco_annotations, image_size, seed=args.seed)
-    return ProceduralSource(image_size, seed_offset=args.seed * 10_000_000)
+    procedural = ProceduralSource(image_size, seed_offset=args.seed * 10_000_000)
+    if args.bsds is None:
+        return procedural
+    if not 0.0 <= args.bsds_fraction <= 1.0:
+        raise SystemExit(f"--bsds-fraction must be in [0, 1], got {args.bsds_fraction}")
+    from .training.photos import BsdsSource
+
+    photos = BsdsSource(args.bsds, image_size, split="train", seed=args.seed)
+    return MixedSource([photos, procedural], [args.bsds_fraction, 1.0 - args.bsds_fraction], seed=args.seed)
 
 
 def train(args: argparse.Namespace) -> Path:
@@ -143,7 +181,9 @@ def train(args: argparse.Namespace) -> Path:
         t0 = time.perf_counter()
         batch = source.batch(step, args.images_per_step, args.masks_per_image)
         result = training_step(model, batch, optimizer, params, generator, box_prob=args.box_prob,
-                               num_rounds=args.rounds, grad_clip=args.grad_clip, scheduler=scheduler)
+                               num_rounds=args.rounds, grad_clip=args.grad_clip, scheduler=scheduler,
+                               loss_at_low_res=args.loss_at_low_res, bf16=args.bf16,
+                               affinity_weight=args.affinity_weight)
         stats, loss = result.rounds, result.loss
         seconds = time.perf_counter() - t0
         row = [step + 1, f"{scheduler.get_last_lr()[0]:.3g}", f"{loss:.5f}", result.first_prompt,

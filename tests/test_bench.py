@@ -20,3 +20,18 @@ def test_bench_writes_markdown_table(tmp_path, monkeypatch, tiny_config):
 def test_bench_rejects_unknown_config():
     with pytest.raises(SystemExit):
         bench.main(["--configs", "vit_x"])
+
+
+def test_bench_measures_a_config_file(tmp_path):
+    """A SamConfig JSON (e.g. recipes/bsds_cnn/cnn_512.json) is measured like a named config."""
+    import json
+
+    from small_configs import CNN_SMALL
+
+    config = tmp_path / "cnn.json"
+    config.write_text(json.dumps(CNN_SMALL.to_dict()))
+    out = tmp_path / "bench.md"
+    assert bench.main(["--configs", str(config), "--encoder-runs", "1", "--predict-calls", "3", "--out", str(out)]) == 0
+    assert f"| {config} |" in out.read_text()
+    with pytest.raises(SystemExit):
+        bench.main(["--configs", str(tmp_path / "missing.json")])

@@ -21,7 +21,7 @@ from samwidgets.text.train_clip import (
 )
 from samwidgets.text.train_sam import encoder_tail, frozen_features, train_text_sam, with_text_prompt
 
-from small_configs import SMALL
+from small_configs import CNN_SMALL, SMALL
 
 SMALL_CLIP = TinyClipConfig(embed_dim=16, crop_size=32, stem_stride=4, widths=(8, 16), depths=(1, 1), word_dim=16,
                             hidden_dim=32)
@@ -244,6 +244,70 @@ def test_tuned_encoder_layers_train_and_the_delta_file_keeps_them(tmp_path, bank
     back = load_default_text_model(tmp_path / "delta.pt", device="cpu")
     for k, v in model.state_dict().items():
         torch.testing.assert_close(back.state_dict()[k], v, msg=k)
+
+
+def test_cnn_tail_runs_the_trunk_on_the_banks_pixels(bank):
+    torch.manual_seed(0)
+    model = Sam(CNN_SMALL).eval()
+    pixels = frozen_features(model, bank, tune_blocks=1)  # N x 3 x S x S uint8, a view of the bank
+    assert pixels.shape == (12, 3, 64, 64) and pixels.dtype == torch.uint8
+    assert pixels.data_ptr() == torch.from_numpy(bank.images).data_ptr()  # no copy
+    with torch.no_grad():
+        full = frozen_features(model, bank, tune_blocks=0)  # N x 3C x h x w: embedding + packed high-res features
+        assert full.shape == (12, 3 * 32, 4, 4)
+        for k in (1, 5):  # any tune_blocks >= 1: the whole head
+            torch.testing.assert_close(encoder_tail(model, frozen_features(model, bank, tune_blocks=k), k), full,
+                                       atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="CNN encoder"):
+        frozen_features(model, bank, tune_blocks=-1)
+
+
+def test_cnn_text_training_tunes_the_head_on_a_frozen_trunk(bank, small_clip):
+    torch.manual_seed(2)
+    base = Sam(CNN_SMALL).eval()
+    for module in base.image_encoder.modules():  # running statistics that batch statistics would move
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-1, 1)
+            module.running_var.uniform_(0.5, 2)
+    model = train_text_sam(base, small_clip, bank, steps=2, text_masks=4, point_masks=2, tune_blocks=1,
+                           text_masks_per_image=2, log=None)
+    encoder, base_encoder = model.image_encoder.state_dict(), base.image_encoder.state_dict()
+    stats = [k for k in encoder if k.endswith(("running_mean", "running_var", "num_batches_tracked"))]
+    assert any(k.startswith("high_res_out.") for k in stats) and any(k.startswith("stages.") for k in stats)
+    for k, v in encoder.items():  # the trunk and every batch norm's statistics (trunk and head) are untouched
+        if k.startswith(("stem.", "stages.")) or k in stats:
+            assert torch.equal(v, base_encoder[k]), k
+    for k in ("context.0.attn.in_proj_weight", "lateral16.weight", "neck.0.weight", "high_res_out.0.0.weight"):
+        assert not torch.equal(encoder[k], base_encoder[k]), k  # ... the head has moved
+
+
+def test_train_sam_main_at_another_image_size(tmp_path, small_clip, monkeypatch):
+    """--image-size: a CNN base is rebuilt at that size, and the delta file loads back at it."""
+    import samwidgets.default_model as default_model
+    from samwidgets.text.train_sam import main
+
+    small_clip.save(tmp_path / "clip.pt")
+    args = ["--clip", str(tmp_path / "clip.pt"), "--out", str(tmp_path / "text.pt"), "--scenes", "2", "--steps", "1",
+            "--text-masks", "2", "--point-masks", "1", "--text-masks-per-image", "2", "--tune-blocks", "1",
+            "--image-size", "96", "--processes", "1", "--device", "cpu", "--delta"]
+    torch.manual_seed(0)
+    monkeypatch.setattr(default_model, "load_default", lambda device=None: Sam(SMALL).eval())  # a ViT "default"
+    with pytest.raises(ValueError, match="position embeddings"):
+        main(args)
+    base = Sam(CNN_SMALL).eval()  # a 64 px CNN "default"
+    monkeypatch.setattr(default_model, "load_default", lambda device=None: base)
+    assert main(args) == 0
+    saved = torch.load(tmp_path / "text.pt", weights_only=True)
+    assert saved["config"]["image_size"] == 96 and saved["training"]["image_size"] == 96
+    assert not any(k.startswith("image_encoder.stem.") for k in saved["state_dict"])  # the frozen trunk is not saved
+    back = load_default_text_model(tmp_path / "text.pt", device="cpu")
+    assert back.image_encoder.img_size == 96 and back.config == base.config.replace(image_size=96, text_embed_dim=16)
+    for k, v in base.image_encoder.state_dict().items():
+        if k.startswith(("stem.", "stages.")):
+            assert torch.equal(back.image_encoder.state_dict()[k], v), k
+    predictor = SamPredictor(back, text_encoder=small_clip)
+    predictor.set_image(np.zeros((96, 96, 3), np.uint8))
+    assert predictor.predict(text="red")[0].shape == (3, 96, 96)
 
 
 def test_text_prompt_errors(bank, small_clip):

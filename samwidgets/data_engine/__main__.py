@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..build import build_sam
+from ..build import at_image_size, build_sam
 from ..default_model import DEFAULT_MODEL_NAME, load_default
 from ..modeling import CONFIGS
 from .annotator import AnnotatorConfig
@@ -34,6 +34,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=defaults.rounds, help="interactive rounds per mask in retraining")
     p.add_argument("--eval-scenes", type=int, default=defaults.eval_scenes, help="held-out scenes for the mIoU")
     p.add_argument("--budget", type=int, default=person.budget_per_image, help="annotator time per image, in clicks")
+    p.add_argument("--image-size", type=int, default=None,
+                   help="run the model at this input size (CNN models only; default: its own size)")
     p.add_argument("--seed", type=int, default=defaults.seed)
     return p.parse_args(argv)
 
@@ -44,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         model = build_sam(CONFIGS[DEFAULT_MODEL_NAME], args.weights, model_type=DEFAULT_MODEL_NAME)
     else:
         model = load_default("cpu")
+    if args.image_size is not None:
+        model = at_image_size(model, args.image_size)
     config = EngineConfig(images_per_stage=tuple(args.images), steps_per_stage=args.steps, lr=args.lr, rounds=args.rounds,
                           eval_scenes=args.eval_scenes, annotator=AnnotatorConfig(budget_per_image=args.budget),
                           seed=args.seed)

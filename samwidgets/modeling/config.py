@@ -21,9 +21,10 @@ from typing import Any, Mapping
 class SamConfig:
     """Every hyper-parameter of a SAM model (image encoder, prompt encoder, mask decoder)."""
 
-    # Image encoder (ViT)
+    # Image encoder: "vit" (the official one) or "cnn" (a residual CNN, image_encoder_cnn.py)
+    encoder_type: str = "vit"
     image_size: int = 1024  # the longest side is resized to this, then padded to a square
-    patch_size: int = 16
+    patch_size: int = 16  # the encoder's stride: the embedding is image_size / patch_size on a side
     encoder_embed_dim: int = 768
     encoder_depth: int = 12
     encoder_num_heads: int = 12
@@ -33,10 +34,23 @@ class SamConfig:
     layer_norm_eps: float = 1e-6
     use_abs_pos: bool = True
     use_rel_pos: bool = True
+    # CNN encoder (encoder_type="cnn"): channels of the stem and of stages 1-4 (strides 2, 4, 8, 16, 32),
+    # residual blocks per stage, and global self-attention blocks on the stride-32 map
+    cnn_widths: tuple[int, ...] = (24, 32, 64, 128, 256)
+    cnn_depths: tuple[int, ...] = (1, 2, 3, 2)
+    cnn_attention_depth: int = 0
+    cnn_attention_heads: int = 8
+    # HQ-SAM-style early features: the encoder also gives C/8 channels at 1/4 of the input, which the
+    # mask decoder adds to its upscaled features (CNN encoder only; False in the official layout)
+    high_res_features: bool = False
     # Shared width of prompts, image embedding (neck output) and decoder
     prompt_embed_dim: int = 256
     # Prompt encoder
     mask_in_chans: int = 16
+    # Points and boxes also drawn as maps on the embedding grid (click Gaussians, box coverage), each
+    # map times a learned vector added to the dense embedding, as classical interactive segmentation
+    # feeds click maps (False in the official layout: sparse tokens only)
+    dense_prompts: bool = False
     # Width of a text/image embedding prompt (e.g. CLIP's); 0: no such prompt, the official layout.
     # When > 0 the prompt encoder has a ``text_projection`` turning one L2-normalised embedding into
     # one sparse token (the paper's text-to-mask, appendix D.5).
@@ -54,7 +68,15 @@ class SamConfig:
     pixel_std: tuple[float, float, float] = (58.395, 57.12, 57.375)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "encoder_global_attn_indexes", tuple(self.encoder_global_attn_indexes))
+        for name in ("encoder_global_attn_indexes", "cnn_widths", "cnn_depths"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        if self.encoder_type not in ("vit", "cnn"):
+            raise ValueError(f"encoder_type must be 'vit' or 'cnn', got {self.encoder_type!r}")
+        if self.encoder_type == "cnn" and (self.patch_size != 16 or self.image_size % 32):
+            raise ValueError("the CNN encoder has stride 16 and 5 stride-2 steps: patch_size must be 16 and "
+                             "image_size a multiple of 32")
+        if self.high_res_features and self.encoder_type != "cnn":
+            raise ValueError("high_res_features needs encoder_type='cnn'")
         object.__setattr__(self, "pixel_mean", tuple(float(v) for v in self.pixel_mean))
         object.__setattr__(self, "pixel_std", tuple(float(v) for v in self.pixel_std))
         if self.image_size % self.patch_size:
@@ -84,7 +106,8 @@ class SamConfig:
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
-        d["encoder_global_attn_indexes"] = list(self.encoder_global_attn_indexes)
+        for name in ("encoder_global_attn_indexes", "cnn_widths", "cnn_depths"):
+            d[name] = list(getattr(self, name))
         d["pixel_mean"] = list(self.pixel_mean)
         d["pixel_std"] = list(self.pixel_std)
         return d

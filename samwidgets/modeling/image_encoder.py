@@ -244,8 +244,13 @@ def encoder_flops(config: SamConfig) -> int:
     the real tokens only (windowed blocks fill the padding's q, k, v with the
     qkv bias instead of projecting it), plus attention scores and weighted
     sums within each attention region, padded windows included, and the
-    relative-position einsums.
+    relative-position einsums. CNN-encoder configurations are counted by
+    :func:`~samwidgets.modeling.image_encoder_cnn.cnn_encoder_flops`.
     """
+    if config.encoder_type == "cnn":
+        from .image_encoder_cnn import cnn_encoder_flops
+
+        return cnn_encoder_flops(config)
     c = config
     g = c.embedding_size
     d = c.encoder_embed_dim

@@ -1,7 +1,14 @@
 """The mask decoder: an IoU token and 4 mask tokens pass through the two-way
 transformer with the prompt tokens; each mask token becomes (via a small
 hypernetwork MLP) the weights of a dot product with the upscaled image
-features, and the IoU token predicts the quality of every mask."""
+features, and the IoU token predicts the quality of every mask.
+
+Models with ``config.high_res_features`` (the CNN models of ``recipes/bsds_cnn``) add the
+encoder's early 1/4-resolution features to the upscaled features before
+that dot product (as HQ-SAM does), so masks can follow edges finer than the
+1/16 token grid; those features arrive packed in the image embedding
+(``image_encoder_cnn.pack_high_res``).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +20,7 @@ from torch import nn
 
 from .common import MLP, LayerNorm2d
 from .config import SamConfig
+from .image_encoder_cnn import split_image_embedding, unpack_high_res
 from .transformer import TwoWayTransformer
 
 
@@ -37,6 +45,7 @@ class DecodedTokens:
     mask_tokens: torch.Tensor  # B x 4 x C
     image_tokens: torch.Tensor  # B' x h x w x C, B' = 1 (shared by all prompts) or B
     iou_pred: torch.Tensor  # B x 4
+    high_res: torch.Tensor | None = None  # B'' x 16C/8 x h x w packed early features (high_res_features models)
 
 
 @dataclass
@@ -45,6 +54,7 @@ class PreparedImage:
 
     transformer: dict[str, torch.Tensor]
     size: tuple[int, int]  # h, w of the embedding grid
+    high_res: torch.Tensor | None = None  # 1 x 16C/8 x h x w packed early features (high_res_features models)
 
 
 class MaskDecoder(nn.Module):
@@ -57,6 +67,7 @@ class MaskDecoder(nn.Module):
     def __init__(self, config: SamConfig) -> None:
         super().__init__()
         dim = config.prompt_embed_dim
+        self.config = config
         self.transformer_dim = dim
         self.transformer = TwoWayTransformer(
             depth=config.decoder_depth, embedding_dim=dim, num_heads=config.decoder_num_heads,
@@ -87,8 +98,9 @@ class MaskDecoder(nn.Module):
         broadcastable). Passing the result to :meth:`forward` gives the same
         outputs for prompts without a mask prompt, with less work per call.
         """
+        image_embeddings, high_res = split_image_embedding(image_embeddings, self.config)
         src = image_embeddings + no_mask_embedding  # 1 x C x h x w
-        return PreparedImage(self.transformer.prepare_image(src, image_pe), tuple(src.shape[-2:]))
+        return PreparedImage(self.transformer.prepare_image(src, image_pe), tuple(src.shape[-2:]), high_res)
 
     def forward(self, image_embeddings: torch.Tensor, image_pe: torch.Tensor,
                 sparse_prompt_embeddings: torch.Tensor, dense_prompt_embeddings: torch.Tensor,
@@ -104,10 +116,13 @@ class MaskDecoder(nn.Module):
         mask_slice = slice(1, None) if multimask_output else slice(0, 1)
         return masks[:, mask_slice], iou_pred[:, mask_slice]
 
-    def masks_from_hypernetworks(self, image_tokens: torch.Tensor, hyper_in: torch.Tensor) -> torch.Tensor:
+    def masks_from_hypernetworks(self, image_tokens: torch.Tensor, hyper_in: torch.Tensor,
+                                 high_res: torch.Tensor | None = None) -> torch.Tensor:
         """Upscale the image tokens x4 and take the dot product with each mask token's hypernetwork output.
 
         image_tokens: B' x h x w x C (B' = 1 or B); hyper_in: B x M x C/8 -> masks B x M x 4h x 4w.
+        high_res: the encoder's packed early features (B'' x 16C/8 x h x w, B'' = 1 or B), added to the
+        upscaled features when the model has them.
         The same maths as ``output_upscaling`` (ConvT 2x2, LayerNorm2d, GELU,
         ConvT 2x2, GELU) on B x C x h x w followed by a matmul, but the
         transposed convolutions are matmuls and the 4h x 4w pixel shuffle is
@@ -118,6 +133,8 @@ class MaskDecoder(nn.Module):
         x = _conv_transpose_2x2_unshuffled(conv1, image_tokens)  # B' x h x w x 2 x 2 x C/4
         x = act1(F.layer_norm(x, (x.shape[-1],), norm.weight, norm.bias, norm.eps))
         x = act2(_conv_transpose_2x2_unshuffled(conv2, x))  # B' x h x w x 2 x 2 x 2 x 2 x C/8
+        if high_res is not None:
+            x = x + unpack_high_res(high_res)  # the same pixel layout: B' or B'' x h x w x 2 x 2 x 2 x 2 x C/8
         _, h, w = x.shape[:3]
         pixels = x.reshape(x.shape[0], -1, x.shape[-1]).expand(b, -1, -1)  # B x (16hw) x C/8
         masks = pixels @ hyper_in.transpose(1, 2)  # B x (16hw) x M
@@ -144,6 +161,11 @@ class MaskDecoder(nn.Module):
         what :meth:`predict_masks` gives.
         """
         b = sparse_prompt_embeddings.shape[0]
+        high_res = None
+        if image_embeddings is not None:
+            image_embeddings, high_res = split_image_embedding(image_embeddings, self.config)
+        elif prepared is not None:
+            high_res = prepared.high_res
         output_tokens = torch.cat([self.iou_token.weight, self.mask_tokens.weight], dim=0)  # 5 x C
         output_tokens = output_tokens.unsqueeze(0).expand(b, -1, -1)  # B x 5 x C
         tokens = torch.cat((output_tokens, sparse_prompt_embeddings), dim=1)  # B x (5+N) x C
@@ -164,16 +186,18 @@ class MaskDecoder(nn.Module):
             hs, src = self.transformer(src, image_pe, tokens)  # B x (5+N) x C, B x hw x C
         iou_pred = self.iou_prediction_head(hs[:, 0, :])  # B x 4
         return DecodedTokens(mask_tokens=hs[:, 1 : 1 + self.num_mask_tokens, :],  # B x 4 x C
-                             image_tokens=src.reshape(-1, h, w, c), iou_pred=iou_pred)
+                             image_tokens=src.reshape(-1, h, w, c), iou_pred=iou_pred, high_res=high_res)
 
     def masks_of(self, decoded: DecodedTokens, rows: torch.Tensor | None = None) -> torch.Tensor:
         """The 4 low-res masks of the prompts ``rows`` (default: all): R x 4 x 4h x 4w."""
-        mask_tokens, image_tokens = decoded.mask_tokens, decoded.image_tokens
+        mask_tokens, image_tokens, high_res = decoded.mask_tokens, decoded.image_tokens, decoded.high_res
         if rows is not None:
             mask_tokens = mask_tokens[rows]
             if image_tokens.shape[0] > 1:  # one per prompt (else shared by all)
                 image_tokens = image_tokens[rows]
+            if high_res is not None and high_res.shape[0] > 1:
+                high_res = high_res[rows]
         hyper_in = torch.stack(
             [mlp(mask_tokens[:, i, :]) for i, mlp in enumerate(self.output_hypernetworks_mlps)], dim=1
         )  # R x 4 x C/8
-        return self.masks_from_hypernetworks(image_tokens, hyper_in)  # R x 4 x 4h x 4w
+        return self.masks_from_hypernetworks(image_tokens, hyper_in, high_res)  # R x 4 x 4h x 4w

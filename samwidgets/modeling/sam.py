@@ -11,6 +11,7 @@ from torch import nn
 
 from .config import SamConfig
 from .image_encoder import ImageEncoderViT
+from .image_encoder_cnn import ImageEncoderCNN
 from .mask_decoder import MaskDecoder
 from .prompt_encoder import PromptEncoder
 
@@ -24,7 +25,8 @@ class Sam(nn.Module):
     def __init__(self, config: SamConfig) -> None:
         super().__init__()
         self.config = config
-        self.image_encoder = ImageEncoderViT(config)
+        # the official ViT, or the convolutional encoder of recipes/bsds_cnn (same embedding interface)
+        self.image_encoder = ImageEncoderViT(config) if config.encoder_type == "vit" else ImageEncoderCNN(config)
         self.prompt_encoder = PromptEncoder(config)
         self.mask_decoder = MaskDecoder(config)
         self.reset_pixel_buffers()
@@ -33,7 +35,7 @@ class Sam(nn.Module):
         """(Re)create the normalisation buffers from the config; they are not saved in
         checkpoints (as in the official files), so a model built on the meta device
         gets real ones here."""
-        device = self.image_encoder.patch_embed.proj.weight.device
+        device = next(self.image_encoder.parameters()).device
         mean = torch.tensor(self.config.pixel_mean, device=device).view(-1, 1, 1)
         std = torch.tensor(self.config.pixel_std, device=device).view(-1, 1, 1)
         self.register_buffer("pixel_mean", mean, persistent=False)

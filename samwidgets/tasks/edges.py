@@ -245,12 +245,14 @@ def _decode_points(predictor: SamPredictor, points: np.ndarray) -> tuple[torch.T
     labels_t = torch.ones(coords_t.shape[:2], dtype=torch.int, device=predictor.device)  # P x 1
     model = predictor.model
     step = len(points) if predictor.device.type != "cpu" else 8
+    shared = model.prompt_encoder.dense_is_no_mask((coords_t, labels_t), None, None)
+    prepared = predictor.prepared_image() if shared else None
     logits, iou = [], []
     for s in amg.batch_slices(len(points), max(1, step)):
         sparse, dense = model.prompt_encoder(points=(coords_t[s], labels_t[s]), boxes=None, masks=None)
         chunk_logits, chunk_iou = model.mask_decoder(
             image_embeddings=predictor.features, image_pe=predictor.dense_pe(), sparse_prompt_embeddings=sparse,
-            dense_prompt_embeddings=dense, multimask_output=True, prepared=predictor.prepared_image(),
+            dense_prompt_embeddings=dense, multimask_output=True, prepared=prepared,
         )  # p x 3 x S x S, p x 3
         logits.append(chunk_logits.flatten(0, 1))
         iou.append(chunk_iou.flatten(0, 1))

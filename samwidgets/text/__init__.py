@@ -58,7 +58,9 @@ def load_tiny_clip(path: str | os.PathLike | None = None, device: str | torch.de
 def save_text_model(model: Sam, path: str | os.PathLike, *, delta: bool = False, **extra) -> None:
     """Save a text-prompt SAM: config + state dict, or with ``delta`` only the tensors that differ from
     the bundled default_tiny it was fine-tuned from (the text projection, the prompt encoder and decoder,
-    and any encoder layers it tuned), so the bundled file need not repeat the frozen encoder."""
+    and any encoder layers it tuned), so the bundled file need not repeat the frozen encoder. The config is
+    always saved whole, so a model trained at another image size than default_tiny's (a CNN encoder's
+    weights fit any size) loads back at its own size."""
     from ..atomic import atomic_torch_save
 
     state = model.state_dict()

@@ -29,6 +29,7 @@ import torch
 from ..evaluate import interior_centre, iou
 from ..modeling import Sam
 from ..predictor import SamPredictor
+from ..build import at_image_size
 from .crops import mask_box
 from .encoders import ClipLike
 from .phrases import FACETS, phrase
@@ -201,10 +202,15 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     model = load_default_text_model(args.model)
     clip = load_tiny_clip(args.clip)
-    bank = build_bank(range(TEXT_EVAL_SEED_START, TEXT_EVAL_SEED_START + args.scenes), processes=2)
+    # the scenes at the text model's own input size (it may have been trained at another than the bundled model's)
+    bank = build_bank(range(TEXT_EVAL_SEED_START, TEXT_EVAL_SEED_START + args.scenes),
+                      image_size=model.image_encoder.img_size, processes=2)
     from ..default_model import load_default
 
-    result = evaluate_text_prompts(model, clip, bank, base_model=load_default(model.device), min_area=args.min_area)
+    base = load_default(model.device)
+    if base.config.encoder_type == "cnn":
+        base = at_image_size(base, model.image_encoder.img_size)  # the base as it was fine-tuned
+    result = evaluate_text_prompts(model, clip, bank, base_model=base, min_area=args.min_area)
     text = markdown(result)
     print(text)
     if args.out:

@@ -24,6 +24,12 @@ compared with the alternative in short runs (``weights/TEXT_MODEL_CARD.md``):
   the whole model; here the frozen encoder, trained for points and boxes,
   keeps little of what words name (a linear probe reads an object's colour
   from the neck's output less well than from the block before it).
+
+A model with a convolutional encoder (``SamConfig.encoder_type == "cnn"``)
+has no blocks to count: there any ``--tune-blocks`` of 1 or more trains its
+whole head (attention blocks, pyramid, neck, high-res path) on its frozen
+trunk (stem and stages), and ``--image-size`` trains it at another input
+size than the bundled model's (a CNN's weights fit any size).
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..build import at_image_size
 from ..losses import sam_loss
 from ..modeling import Sam
 from ..training.interactive import interactive_loss
@@ -69,17 +76,26 @@ def crop_size_of(clip: ClipLike) -> int:
 def frozen_features(model: Sam, bank: SceneBank, tune_blocks: int = 0, chunk: int = 32) -> torch.Tensor:
     """What the frozen part of the image encoder gives for every bank image, computed once.
 
-    tune_blocks == 0: the image embeddings, N x C x h x w. Otherwise the input
-    of the last ``tune_blocks`` blocks, N x h x w x D (channels last), which
-    :func:`encoder_tail` turns into embeddings with the tuned blocks and neck.
+    tune_blocks == 0: the image embeddings, N x C x h x w (any encoder). Otherwise, for a ViT encoder,
+    the input of the last ``tune_blocks`` blocks, N x h x w x D (channels last), which
+    :func:`encoder_tail` turns into embeddings with the tuned blocks and neck. For a CNN encoder
+    (any ``tune_blocks`` >= 1: its head is tuned) the bank's pixels themselves, N x 3 x S x S uint8, a
+    view of ``bank.images`` (no copy, on the CPU): the frozen trunk's 4 feature maps, the largest at
+    S/4 x S/4, would take far more memory than the pixels, so :func:`encoder_tail` runs the trunk in
+    every step instead.
     """
     if bank.image_size != model.image_encoder.img_size:
         raise ValueError(f"the scenes are {bank.image_size} px but the model takes {model.image_encoder.img_size} px: "
                          f"build the bank with image_size={model.image_encoder.img_size}")
     encoder = model.image_encoder
-    if not 0 <= tune_blocks <= len(encoder.blocks):
+    if model.config.encoder_type == "cnn":
+        if tune_blocks < 0:
+            raise ValueError(f"tune_blocks must be 0 (encoder frozen) or >= 1 (its head tuned) for a CNN encoder, "
+                             f"got {tune_blocks}")
+        if tune_blocks > 0:
+            return torch.from_numpy(bank.images).permute(0, 3, 1, 2)  # N x 3 x S x S uint8, a view
+    elif not 0 <= tune_blocks <= len(encoder.blocks):
         raise ValueError(f"tune_blocks must be in [0, {len(encoder.blocks)}] for this encoder, got {tune_blocks}")
-    frozen_blocks = encoder.blocks[: len(encoder.blocks) - tune_blocks]
     out = []
     for k in range(0, len(bank.images), chunk):
         pixels = torch.from_numpy(bank.images[k : k + chunk]).permute(0, 3, 1, 2).float().to(model.device)
@@ -89,17 +105,26 @@ def frozen_features(model: Sam, bank: SceneBank, tune_blocks: int = 0, chunk: in
         x = encoder.patch_embed(model.preprocess(pixels))  # b x h x w x D
         if encoder.pos_embed is not None:
             x = x + encoder.pos_embed
-        for block in frozen_blocks:
+        for block in encoder.blocks[: len(encoder.blocks) - tune_blocks]:  # the frozen blocks
             x = block(x)
         out.append(x)  # b x h x w x D
     return torch.cat(out)
 
 
 def encoder_tail(model: Sam, frozen: torch.Tensor, tune_blocks: int) -> torch.Tensor:
-    """Image embeddings B x C x h x w from :func:`frozen_features` rows: the last ``tune_blocks`` blocks and
-    the neck (with grad when they are trained); the rows themselves when ``tune_blocks`` is 0."""
+    """Image embeddings B x C x h x w from :func:`frozen_features` rows: the rows themselves when
+    ``tune_blocks`` is 0; for a ViT the last ``tune_blocks`` blocks and the neck (with grad when they are
+    trained); for a CNN (rows of pixels) the trunk without grad, then the head with grad. A CNN with
+    high-res features gives B x 3C x h x w (see ``split_image_embedding``)."""
     if tune_blocks == 0:
         return frozen
+    encoder = model.image_encoder
+    if model.config.encoder_type == "cnn":
+        pixels = frozen.to(model.device).float()  # B x 3 x S x S, 0..255
+        with torch.no_grad():  # the frozen trunk keeps no activations for the backward pass
+            # B x w1 x S/4 x S/4, B x w2 x S/8 x S/8, B x w3 x S/16 x S/16, B x w4 x S/32 x S/32
+            f4, f8, f16, f32 = encoder.trunk(model.preprocess(pixels))
+        return encoder.head(f4, f8, f16, f32)  # B x C x h x w (B x 3C x h x w with high-res features)
     x = frozen  # B x h x w x D
     for block in model.image_encoder.blocks[len(model.image_encoder.blocks) - tune_blocks :]:
         x = block(x)
@@ -145,6 +170,10 @@ def train_text_sam(base: Sam, clip: ClipLike, bank: SceneBank, *, steps: int, te
     (text_masks / text_masks_per_image images), so the prompt must pick its object among its neighbours.
     The image encoder is frozen but for its last ``tune_blocks`` blocks and, when that is above 0, its
     neck, trained at ``encoder_lr`` (default ``lr``); the rest of it runs once per image, before training.
+    A CNN encoder (``encoder_type == "cnn"``) has no blocks to count: ``tune_blocks`` 0 keeps it frozen,
+    any value >= 1 trains its head (``head_modules()``: attention blocks, pyramid, neck, high-res path)
+    while its trunk (stem and stages) stays frozen and runs, without grad, in every step. The encoder
+    stays in eval mode throughout, so the CNN's batch norms keep their running statistics.
     """
     if min_area is None:
         min_area = paper_min_area(base.image_encoder.img_size)
@@ -154,12 +183,21 @@ def train_text_sam(base: Sam, clip: ClipLike, bank: SceneBank, *, steps: int, te
     encoder.requires_grad_(False)
     encoder.eval()
     t0 = time.perf_counter()
-    frozen = frozen_features(model, bank, tune_blocks)  # N x C x h x w, or N x h x w x D before the tuned blocks
-    if log:
+    # N x C x h x w; with tuning, a ViT's N x h x w x D before the tuned blocks or a CNN's N x 3 x S x S pixels
+    frozen = frozen_features(model, bank, tune_blocks)
+    cnn = model.config.encoder_type == "cnn"
+    if log and cnn and tune_blocks:
+        log("CNN encoder: its head is tuned, its frozen trunk runs in every step")
+    elif log:
         log(f"frozen encoder on {len(bank.images)} scenes: {time.perf_counter() - t0:.0f} s")
     tuned: list[torch.nn.Parameter] = []
     if tune_blocks:
-        for module in [*encoder.blocks[len(encoder.blocks) - tune_blocks :], encoder.neck]:
+        # a CNN: its whole head (any tune_blocks >= 1); a ViT: its last tune_blocks blocks and the neck
+        if cnn:
+            modules = encoder.head_modules()
+        else:
+            modules = [*encoder.blocks[len(encoder.blocks) - tune_blocks :], encoder.neck]
+        for module in modules:
             module.requires_grad_(True)
             tuned += list(module.parameters())
     projection = list(model.prompt_encoder.text_projection.parameters())
@@ -177,7 +215,7 @@ def train_text_sam(base: Sam, clip: ClipLike, bank: SceneBank, *, steps: int, te
     running: list[tuple[float, float, float]] = []
     for step in range(steps):
         model.train()
-        encoder.eval()  # no dropout or batch statistics in it; eval keeps it as at inference
+        encoder.eval()  # no dropout or batch statistics in it (a CNN's batch norms keep their running stats)
         opt.zero_grad(set_to_none=True)
         if text_masks_per_image > 1:
             text_indices = bank.sample_by_image(rng, max(1, text_masks // text_masks_per_image), text_masks_per_image,
@@ -237,8 +275,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--text-masks-per-image", type=int, default=4,
                    help="text masks of a step in groups of this many from one image (default 4; 1: any masks)")
     p.add_argument("--tune-blocks", type=int, default=2,
-                   help="also train the image encoder's last N blocks and its neck (default 2; 0: encoder frozen)")
+                   help="also train the image encoder's last N blocks and its neck (default 2; 0: encoder frozen); "
+                        "for a CNN encoder any N >= 1 trains its head (attention blocks, pyramid, neck, high-res "
+                        "path) on its frozen trunk")
     p.add_argument("--encoder-lr", type=float, default=None, help="those encoder layers (default: --lr)")
+    p.add_argument("--image-size", type=int, default=None,
+                   help="train at this input size, the scenes drawn at it (default: the base model's own size; "
+                        "another size needs a CNN base, whose weights fit any size)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--processes", type=int, default=2)
     p.add_argument("--device", default="auto", help="auto (cuda if available), cpu or cuda: SAM and the CLIP")
@@ -257,10 +300,12 @@ def main(argv: list[str] | None = None) -> int:
     else:
         clip = TinyClip.load(args.clip, device)
     base = load_default(device)
+    if args.image_size is not None:
+        base = at_image_size(base, args.image_size)  # the saved config records the size
     t0 = time.perf_counter()
     # other seeds than TinyClip's training scenes, so neither model has seen the other's crops
     bank = build_bank(range(20_000_000 + args.seed * 10_000_000, 20_000_000 + args.seed * 10_000_000 + args.scenes),
-                      processes=args.processes)
+                      image_size=base.image_encoder.img_size, processes=args.processes)
     print(f"{len(bank)} masks on {args.scenes} scenes ({time.perf_counter() - t0:.0f} s)")
     model = train_text_sam(base, clip, bank, steps=args.steps, text_masks=args.text_masks,
                            point_masks=args.point_masks, lr=args.lr, projection_lr=args.projection_lr,

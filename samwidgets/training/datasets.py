@@ -30,6 +30,9 @@ class MaskBatch:
     images: torch.Tensor  # Bi x 3 x S x S float (0..255), zero-padded bottom/right
     targets: torch.Tensor  # B x S x S bool
     image_index: torch.Tensor  # B: image of each target
+    # Bi x A x S x S int16 label images of A annotators (photos): 0 = padding, -1 = no such annotator;
+    # None when no image of the batch has them (the encoder's affinity loss, training/affinity.py)
+    labels: torch.Tensor | None = None
 
 
 class BatchSource(Protocol):
@@ -42,12 +45,20 @@ def _pad_square(array: np.ndarray, size: int) -> np.ndarray:
     return np.pad(array, pad)
 
 
-def _stack(images: list[np.ndarray], targets: list[np.ndarray], index: list[int]) -> MaskBatch:
+def _stack(images: list[np.ndarray], targets: list[np.ndarray], index: list[int],
+           labels: list[np.ndarray] | None = None) -> MaskBatch:
     return MaskBatch(
         images=torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float(),
         targets=torch.from_numpy(np.stack(targets)),
         image_index=torch.tensor(index, dtype=torch.long),
+        labels=None if labels is None else _pad_annotators([torch.from_numpy(x) for x in labels]),
     )
+
+
+def _pad_annotators(labels: list[torch.Tensor]) -> torch.Tensor:
+    """Stack A_i x S x S label images into Bi x max(A_i) x S x S, missing annotators as -1."""
+    most = max(x.shape[0] for x in labels)
+    return torch.stack([torch.cat([x, x.new_full((most - x.shape[0], *x.shape[1:]), -1)]) for x in labels])
 
 
 class ProceduralSource:
@@ -140,6 +151,40 @@ class CocoSource:
         if not images:
             raise ValueError("no masks left after resizing in this batch")
         return _stack(images, targets, index)
+
+
+class MixedSource:
+    """Each image of a batch drawn from one of several sources with the given probabilities.
+
+    Image i of step s comes from source k with probability weights[k] (a
+    generator seeded by (seed, s, i) decides); that source is asked for its
+    batch number s * num_images + i of one image, so its own sequence of
+    images never repeats.
+    """
+
+    def __init__(self, sources: list[BatchSource], weights: list[float], seed: int = 0) -> None:
+        if len(sources) != len(weights) or not sources or min(weights) < 0 or sum(weights) <= 0:
+            raise ValueError("give one non-negative weight per source, not all zero")
+        self.sources = sources
+        self.probabilities = np.asarray(weights, dtype=np.float64) / sum(weights)
+        self.seed = seed
+
+    def batch(self, step: int, num_images: int, masks_per_image: int) -> MaskBatch:
+        parts = []
+        for i in range(num_images):
+            k = np.random.default_rng([self.seed, 1, step, i]).choice(len(self.sources), p=self.probabilities)
+            parts.append(self.sources[k].batch(step * num_images + i, 1, masks_per_image))
+        labels = None
+        if any(p.labels is not None for p in parts):  # images without labels get "no annotator" (-1)
+            size = parts[0].images.shape[-2:]
+            labels = _pad_annotators([p.labels[0] if p.labels is not None
+                                      else torch.full((1, *size), -1, dtype=torch.int16) for p in parts])
+        return MaskBatch(
+            images=torch.cat([p.images for p in parts]),
+            targets=torch.cat([p.targets for p in parts]),
+            image_index=torch.cat([p.image_index + i for i, p in enumerate(parts)]),
+            labels=labels,
+        )
 
 
 def write_coco(path: str | Path, images: list[dict], annotations: list[dict], categories: list[dict] | None = None

@@ -45,6 +45,7 @@ def interactive_loss(
     weights: SamLossWeights | None = None,
     features: torch.Tensor | None = None,
     backward: bool = False,
+    loss_at_low_res: bool = False,
 ) -> tuple[torch.Tensor, list[RoundStats]]:
     """The mean loss over ``num_rounds`` rounds of simulated interaction, and per-round statistics.
 
@@ -61,6 +62,14 @@ def interactive_loss(
     round's decoder activations are alive at a time, so peak memory no longer
     grows with the number of rounds and masks. The encoder's backward runs
     once, from the gradient accumulated on the embedding.
+
+    loss_at_low_res=True computes the loss on the decoder's low-res logits
+    (S/4 x S/4 for the official and bundled models) against the targets
+    averaged over each low-res cell (soft targets; the IoU target
+    thresholds them at 0.5), instead of on logits upsampled to S x S: 16
+    times fewer pixels, the cheaper choice when the per-pixel loss dominates
+    a step (as it does on a CPU). The simulated clicks still come from the
+    full-size prediction.
     """
     weights = weights or SamLossWeights()
     size = model.image_encoder.img_size
@@ -74,6 +83,10 @@ def interactive_loss(
     embeddings = None
     b = targets.shape[0]
     device = targets.device
+    loss_targets = targets
+    if loss_at_low_res:
+        factor = size // model.config.low_res_mask_size
+        loss_targets = F.avg_pool2d(targets[:, None].float(), factor)[:, 0]  # B x S/f x S/f, soft
 
     coords = torch.zeros((b, 0, 2), device=device)
     labels = torch.zeros((b, 0), dtype=torch.int64, device=device)
@@ -103,8 +116,12 @@ def interactive_loss(
         points = (coords, labels) if coords.shape[1] else None
         sparse, dense = model.prompt_encoder(points=points, boxes=boxes, masks=mask_prompt)
         low_res, iou_pred = model.mask_decoder(embeddings, image_pe, sparse, dense, multimask_output=multimask)
-        logits = F.interpolate(low_res, (size, size), mode="bilinear", align_corners=False)  # B x M x S x S
-        out = sam_loss(logits, iou_pred, targets, multimask=multimask, weights=weights)
+        low_res, iou_pred = low_res.float(), iou_pred.float()  # the loss in float32 (a no-op without autocast)
+        if loss_at_low_res:
+            out = sam_loss(low_res, iou_pred, loss_targets, multimask=multimask, weights=weights)
+        else:
+            logits = F.interpolate(low_res, (size, size), mode="bilinear", align_corners=False)  # B x M x S x S
+            out = sam_loss(logits, iou_pred, targets, multimask=multimask, weights=weights)
         if backward:
             if out.total.requires_grad:
                 (out.total / num_rounds).backward()
@@ -115,7 +132,9 @@ def interactive_loss(
         with torch.no_grad():
             chosen = most_confident(iou_pred)  # B
             rows = torch.arange(b, device=device)
-            prev_pred = logits[rows, chosen] > model.mask_threshold  # B x S x S
+            chosen_logits = F.interpolate(low_res[rows, chosen][:, None], (size, size), mode="bilinear",
+                                          align_corners=False)[:, 0]  # B x S x S
+            prev_pred = chosen_logits > model.mask_threshold  # B x S x S
             mask_prompt = low_res[rows, chosen][:, None].detach()  # B x 1 x s x s, unthresholded
             stats.append(RoundStats(
                 loss=float(out.total), focal=float(out.focal), dice=float(out.dice), iou_mse=float(out.iou),
