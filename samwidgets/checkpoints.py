@@ -37,6 +37,7 @@ from tqdm import tqdm
 
 from .build import CheckpointError, build_sam, guess_model_type, load_state_dict_file
 from .default_model import DEFAULT_MODEL_NAME, load_default
+from .devices import resolve_device
 from .modeling import CONFIGS, Sam, SamConfig
 from .paths import CACHE_ENV as CACHE_ENV_VAR
 from .paths import default_cache_dir
@@ -430,14 +431,14 @@ def from_pretrained(name_or_path: str | os.PathLike, *, cache_dir: str | os.Path
     ``device`` defaults to "cuda" when available, else "cpu".
     """
     if name_or_path == DEFAULT_MODEL_NAME:  # bundled with the package: no download
-        return load_default(device=_default_device(device))
+        return load_default(device=resolve_device(device))
     if isinstance(name_or_path, str) and name_or_path in _REGISTRY:
         spec = _REGISTRY[name_or_path]
         path = download_checkpoint(spec.name, cache_dir=cache_dir, progress=progress)
         sam = build_sam(spec.config, path, model_type=spec.name)
     else:
         sam = _build_from_file(_existing_checkpoint_file(name_or_path))
-    return sam.to(_default_device(device))
+    return sam.to(resolve_device(device))
 
 
 def _existing_checkpoint_file(name_or_path: str | os.PathLike) -> Path:
@@ -474,9 +475,3 @@ def _encoder_shape(state_dict: Mapping[str, torch.Tensor]) -> str:
         return "its image encoder (no image_encoder.pos_embed)"
     depth = len({k.split(".")[2] for k in state_dict if k.startswith("image_encoder.blocks.")})
     return f"its image encoder (width {pos.shape[-1]}, {depth} blocks)"
-
-
-def _default_device(device: str | torch.device | None) -> torch.device:
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(device)

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from .build import build_sam
+from .devices import resolve_device
 from .modeling import CONFIGS, Sam
 
 DEFAULT_MODEL_NAME = "default_tiny"
@@ -20,13 +21,11 @@ DEFAULT_WEIGHTS = WEIGHTS_DIR / f"{DEFAULT_MODEL_NAME}.pt"
 
 
 def load_default(device: str | torch.device | None = None) -> Sam:
-    """The bundled default model in eval mode, on ``device`` (default: CUDA if available, else CPU)."""
+    """The bundled default model in eval mode, on ``device`` (None or "auto": CUDA if available, else CPU)."""
     if not DEFAULT_WEIGHTS.is_file():
         raise FileNotFoundError(
             f"the bundled default model is missing ({DEFAULT_WEIGHTS}); reinstall samwidgets, "
             "or train one with `python -m samwidgets.train --config default_tiny --out runs/tiny`"
         )
     model = build_sam(CONFIGS[DEFAULT_MODEL_NAME], DEFAULT_WEIGHTS, model_type=DEFAULT_MODEL_NAME)
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    return model.to(device)
+    return model.to(resolve_device(device))

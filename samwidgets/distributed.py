@@ -31,6 +31,8 @@ from typing import Any, Callable, Literal, NoReturn, TypeVar
 import torch
 import torch.distributed as dist
 
+from .devices import resolve_device
+
 T = TypeVar("T")
 
 #: How long a rank waits in a collective for the others. The only collective after start-up is
@@ -130,20 +132,17 @@ def choose_device(requested: str = "auto", local_rank: int = 0) -> torch.device:
     """The device for this rank: ``cuda:LOCAL_RANK`` when CUDA is available (or asked for), else the CPU.
 
     "auto" picks CUDA by itself when there is one, so a GPU machine needs no
-    option; "cuda" means this rank's GPU; "cpu" or an explicit "cuda:N" are
-    taken as given.
+    option; "cuda" means this rank's GPU; "cpu", "mps" or an explicit "cuda:N"
+    are taken as given (checked by :func:`samwidgets.devices.resolve_device`).
     """
-    if requested == "auto":
-        requested = "cuda" if torch.cuda.is_available() else "cpu"
-    if requested == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError("--device cuda was asked for but torch sees no CUDA GPU: use --device cpu or auto")
+    device = resolve_device(requested)
+    if device.type == "cuda" and device.index is None:  # "auto" or "cuda": this rank's GPU
         count = torch.cuda.device_count()
         if local_rank >= count:
             raise ValueError(f"LOCAL_RANK={local_rank} but this machine has {count} GPU(s): start at most "
                              f"{count} processes per node (torchrun --nproc_per_node={count})")
         return torch.device("cuda", local_rank)
-    return torch.device(requested)
+    return device
 
 
 def init_distributed(info: DistInfo | None = None, timeout: timedelta = COLLECTIVE_TIMEOUT) -> DistInfo:

@@ -50,7 +50,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "unless --weights is given), or a config .json with --weights; default: the bundled model")
     p.add_argument("--weights", type=Path, default=None,
                    help="checkpoint file; its configuration is told from its shapes unless --model is given")
-    p.add_argument("--device", default="auto", help="auto (cuda if available), cpu or cuda")
+    p.add_argument("--device", default="auto", help="auto (cuda if available, else cpu), cuda, cuda:N, mps or cpu")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: physical cores)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p.parse_args(argv)

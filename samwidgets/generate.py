@@ -84,7 +84,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name, (kind, default, help_text) in GENERATOR_OPTIONS.items():
         shown = "" if default is None else f" ({default:g})"
         p.add_argument("--" + name.replace("_", "-"), type=kind, default=default, help=help_text + shown)
-    p.add_argument("--device", default="auto", help="auto (cuda if available), cpu or cuda")
+    p.add_argument("--device", default="auto", help="auto (cuda if available, else cpu), cuda, cuda:N, mps or cpu")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: physical cores)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p.parse_args(argv)

@@ -36,6 +36,7 @@ from tqdm import tqdm
 
 from .atomic import atomic_torch_save
 from .build import build_sam
+from .devices import resolve_device
 from .modeling import CONFIGS, Sam, SamConfig
 from .threads import configure_threads
 from .training.datasets import BatchSource, CocoSource, MixedSource, ProceduralSource
@@ -89,7 +90,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-tied-init", action="store_true",
                    help="from scratch, do not start decoder attention with k_proj = q_proj (training/init.py)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", help="auto (cuda if available), cpu or cuda")
+    p.add_argument("--device", default="auto", help="auto (cuda if available, else cpu), cuda, cuda:N, mps or cpu")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: physical cores)")
     p.add_argument("--out", type=Path, required=True, help="run directory")
     p.add_argument("--save-every", type=int, default=200)
@@ -146,8 +147,7 @@ def make_source(args: argparse.Namespace, image_size: int) -> BatchSource:
 
 def train(args: argparse.Namespace) -> Path:
     """Run training as configured; returns the path of the final weights."""
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
-                          else ("cpu" if args.device == "auto" else args.device))
+    device = resolve_device(args.device)
     configure_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     model = make_model(args).to(device)

@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 
 from ..build import build_sam
+from ..devices import resolve_device
 from ..modeling import Sam, SamConfig
 from .encoders import ClipLike, check_clip_like
 from .tiny_clip import TinyClip, TinyClipConfig
@@ -43,16 +44,12 @@ TEXT_MODEL_WEIGHTS = _WEIGHTS / "default_tiny_text.pt"
 _FORMAT_DELTA = "samwidgets.text_model_delta/1"
 
 
-def _device(device: str | torch.device | None) -> torch.device:
-    return torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
-
-
 def load_tiny_clip(path: str | os.PathLike | None = None, device: str | torch.device | None = None) -> TinyClip:
     """The bundled TinyClip (or one from ``path``), in eval mode."""
     path = Path(path) if path is not None else TINY_CLIP_WEIGHTS
     if not path.is_file():
         raise FileNotFoundError(f"no TinyClip at {path}; train one with `python -m samwidgets.text.train_clip --out {path}`")
-    return TinyClip.load(path, _device(device))
+    return TinyClip.load(path, resolve_device(device))
 
 
 def save_text_model(model: Sam, path: str | os.PathLike, *, delta: bool = False, **extra) -> None:
@@ -90,4 +87,4 @@ def load_default_text_model(path: str | os.PathLike | None = None,
         from ..default_model import load_default
 
         state = {**load_default("cpu").state_dict(), **state}  # the delta over default_tiny's tensors
-    return build_sam(config, state, model_type="default_tiny_text").to(_device(device))
+    return build_sam(config, state, model_type="default_tiny_text").to(resolve_device(device))

@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..devices import resolve_device
+
 __all__ = ["HFClipAdapter", "OpenClipAdapter", "load_hf_clip", "load_open_clip",
            "OPENAI_CLIP_MEAN", "OPENAI_CLIP_STD"]
 
@@ -202,8 +204,7 @@ def load_hf_clip(name_or_path: str = "openai/clip-vit-base-patch32",
         from transformers import AutoTokenizer, CLIPModel
     except ImportError as e:
         raise ImportError("load_hf_clip needs Hugging Face transformers: pip install transformers") from e
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device(device)
     try:
         model = CLIPModel.from_pretrained(name_or_path)
         tokenizer = AutoTokenizer.from_pretrained(name_or_path)
@@ -300,8 +301,7 @@ def load_open_clip(model_name: str = "ViT-B-32", pretrained: str = "openai",
     except ImportError as e:
         raise ImportError("load_open_clip needs open_clip: pip install open_clip_torch "
                           "(it also installs torchvision, which samwidgets does not need otherwise)") from e
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device(device)
     try:
         model, _, _ = open_clip.create_model_and_transforms(model_name, pretrained=pretrained, device=device)
     except (OSError, RuntimeError) as e:

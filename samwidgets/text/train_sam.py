@@ -44,6 +44,7 @@ import torch
 import torch.nn.functional as F
 
 from ..build import at_image_size
+from ..devices import resolve_device
 from ..losses import sam_loss
 from ..modeling import Sam
 from ..training.interactive import interactive_loss
@@ -284,11 +285,12 @@ def main(argv: list[str] | None = None) -> int:
                         "another size needs a CNN base, whose weights fit any size)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--processes", type=int, default=2)
-    p.add_argument("--device", default="auto", help="auto (cuda if available), cpu or cuda: SAM and the CLIP")
+    p.add_argument("--device", default="auto", help="auto (cuda if available, else cpu), cuda, cuda:N, mps or cpu: "
+                                                    "SAM and the CLIP")
     p.add_argument("--delta", action="store_true",
                    help="save only what differs from default_tiny (prompt encoder, decoder), as the bundled file")
     args = p.parse_args(argv)
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    device = resolve_device(args.device)
     if args.hf_clip:
         from .adapters import load_hf_clip
 
