@@ -166,7 +166,7 @@ def generation_table(points_per_side: int = 32, size: int = 512) -> str:
     from .automatic_mask_generator import BUNDLED_MODEL_THRESHOLDS, benchmark_generation
     from .data import SceneGenerator
     from .default_model import load_default
-    from .training.datasets import HELD_OUT_SEED_START
+    from .data.seeds import HELD_OUT_SEED_START
 
     model = load_default()
     image = SceneGenerator(image_size=size)(HELD_OUT_SEED_START)

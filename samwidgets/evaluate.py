@@ -35,7 +35,7 @@ from .atomic import atomic_write, atomic_write_bytes
 from .data import SceneGenerator
 from .modeling import Sam
 from .predictor import SamPredictor
-from .training.datasets import HELD_OUT_SEED_START
+from .data.seeds import EVALUATE_SEED_START, HELD_OUT_SEED_START
 
 POINT_COUNTS = (1, 2, 3, 5, 9)
 
@@ -128,7 +128,7 @@ def click_protocol(predictor: SamPredictor, target: np.ndarray, max_points: int,
     return confident, oracle
 
 
-def evaluate(model: Sam, num_scenes: int = 50, seed_start: int = HELD_OUT_SEED_START,
+def evaluate(model: Sam, num_scenes: int = 50, seed_start: int = EVALUATE_SEED_START,
              max_masks_per_scene: int | None = 8, progress: bool = False,
              scenes: SceneGenerator | None = None) -> EvalResult:
     """Run the whole protocol on ``num_scenes`` held-out scenes at the model's image size.

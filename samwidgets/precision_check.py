@@ -21,10 +21,7 @@ from .build import build_sam
 from .default_model import DEFAULT_MODEL_NAME, load_default
 from .modeling import CONFIGS, Sam
 from .predictor import SamPredictor
-from .training.datasets import HELD_OUT_SEED_START
-
-#: Held-out scenes of the precision check (fixed seeds, so every run measures the same prompts).
-PRECISION_SEED_START = HELD_OUT_SEED_START + 40_000
+from .data.seeds import PRECISION_SEED_START
 
 #: The fast modes measured against the exact path: their SamPredictor arguments.
 FAST_MODES: dict[str, dict[str, object]] = {

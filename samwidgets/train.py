@@ -36,6 +36,7 @@ from tqdm import tqdm
 
 from .atomic import atomic_torch_save
 from .build import build_sam
+from .data.seeds import train_seed_offset
 from .devices import resolve_device
 from .modeling import CONFIGS, Sam, SamConfig
 from .threads import configure_threads
@@ -134,7 +135,7 @@ def make_source(args: argparse.Namespace, image_size: int) -> BatchSource:
         if not (args.coco_images and args.coco_annotations):
             raise SystemExit("COCO data needs both --coco-images and --coco-annotations")
         return CocoSource(args.coco_images, args.coco_annotations, image_size, seed=args.seed)
-    procedural = ProceduralSource(image_size, seed_offset=args.seed * 10_000_000)
+    procedural = ProceduralSource(image_size, seed_offset=train_seed_offset(args.seed))
     if args.bsds is None:
         return procedural
     if not 0.0 <= args.bsds_fraction <= 1.0:

@@ -19,7 +19,7 @@ from samwidgets import build_sam, load_default
 from samwidgets.automatic_mask_generator import (BUNDLED_MODEL_THRESHOLDS, SamAutomaticMaskGenerator,
                                                  benchmark_generation)
 from samwidgets.data import SceneGenerator
-from samwidgets.training.datasets import HELD_OUT_SEED_START
+from samwidgets.data.seeds import HELD_OUT_SEED_START
 from small_configs import SMALL
 
 RECORD_KEYS = {"segmentation", "area", "bbox", "predicted_iou", "point_coords", "stability_score", "crop_box"}

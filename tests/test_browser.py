@@ -33,7 +33,7 @@ import pytest
 from scipy import ndimage
 
 from samwidgets.data import SceneGenerator
-from samwidgets.training.datasets import HELD_OUT_SEED_START
+from samwidgets.data.seeds import HELD_OUT_SEED_START
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path(os.environ.get("SAMWIDGETS_ARTIFACTS", REPO / "test-artifacts"))

@@ -22,7 +22,8 @@ from samwidgets.data_engine.__main__ import main as engine_main
 from samwidgets.data_engine.stages import COVERED_IOU
 from samwidgets.evaluate import iou
 from samwidgets.sa1b import read_sa1b, sa1b_masks
-from samwidgets.training.datasets import HELD_OUT_SEED_START, AnnotatedSource
+from samwidgets.data.seeds import HELD_OUT_SEED_START
+from samwidgets.training.datasets import AnnotatedSource
 from small_configs import SMALL
 
 

@@ -7,7 +7,7 @@ import numpy as np
 from samwidgets import from_pretrained, load_default, sam_model_registry, SamPredictor
 from samwidgets.data import SceneGenerator
 from samwidgets.evaluate import iou
-from samwidgets.training.datasets import HELD_OUT_SEED_START
+from samwidgets.data.seeds import HELD_OUT_SEED_START
 
 
 def test_loads_three_ways_and_segments_with_boxes():

@@ -15,7 +15,7 @@ from samwidgets import build_sam
 from samwidgets.data import SceneGenerator
 from samwidgets.generate import clashing_stems, collect_images, image_id_for, main, thresholds_for
 from samwidgets.sa1b import read_sa1b, sa1b_masks
-from samwidgets.training.datasets import HELD_OUT_SEED_START
+from samwidgets.data.seeds import HELD_OUT_SEED_START
 from small_configs import SMALL
 
 FAST = ["--points-per-side", "4", "--pred-iou-thresh", "0.2", "--stability-score-thresh", "0", "--no-progress"]

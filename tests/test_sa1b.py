@@ -12,7 +12,7 @@ from samwidgets import load_default
 from samwidgets.automatic_mask_generator import SamAutomaticMaskGenerator
 from samwidgets.data import SceneGenerator
 from samwidgets.sa1b import ANNOTATION_KEYS, read_sa1b, sa1b_masks, write_sa1b
-from samwidgets.training.datasets import HELD_OUT_SEED_START
+from samwidgets.data.seeds import HELD_OUT_SEED_START
 
 
 def _records(masks: np.ndarray, mode: str) -> list[dict]:

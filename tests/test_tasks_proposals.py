@@ -10,7 +10,8 @@ from samwidgets import amg_utils as amg
 from samwidgets import load_default
 from samwidgets.automatic_mask_generator import MaskCandidates, SamAutomaticMaskGenerator
 from samwidgets.data import SceneGenerator
-from samwidgets.tasks.proposals import PROPOSALS_SEED_START, mask_average_recall, object_proposals, recall_hits
+from samwidgets.data.seeds import PROPOSALS_SEED_START
+from samwidgets.tasks.proposals import mask_average_recall, object_proposals, recall_hits
 
 
 def _square(y0: int, y1: int, x0: int, x1: int, size: int = 32) -> np.ndarray:

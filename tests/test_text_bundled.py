@@ -15,7 +15,8 @@ from samwidgets.text import TEXT_MODEL_WEIGHTS, TINY_CLIP_WEIGHTS, load_default_
 from samwidgets.text.evaluate import QUERY_KINDS, evaluate_text_prompts
 from samwidgets.text.phrases import scene_vocabulary
 from samwidgets.text.scene_bank import build_bank
-from samwidgets.text.train_clip import TEXT_EVAL_SEED_START, retrieval_accuracy
+from samwidgets.data.seeds import TEXT_EVAL_SEED_START
+from samwidgets.text.train_clip import retrieval_accuracy
 
 
 @pytest.fixture(scope="module")

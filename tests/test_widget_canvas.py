@@ -13,7 +13,7 @@ from scipy import ndimage
 
 from samwidgets import SamCanvas, SamPredictor, load_default
 from samwidgets.data import SceneGenerator
-from samwidgets.training.datasets import HELD_OUT_SEED_START
+from samwidgets.data.seeds import HELD_OUT_SEED_START
 
 WIDTH = 512  # the 256 px scenes are shown at twice their size: display = 2 x image coordinates
 

@@ -37,17 +37,14 @@ from ..evaluate import evaluate
 from ..modeling import Sam
 from ..sa1b import write_sa1b
 from ..train import lr_factor
-from ..training.datasets import HELD_OUT_SEED_START, AnnotatedSource
+from ..data.seeds import ENGINE_EVAL_SEED_START, POOL_SEED_START, POOL_STAGE_STRIDE
+from ..training.datasets import AnnotatedSource
 from ..training.loop import freeze_image_encoder, make_optimizer, training_step
 from .annotator import AnnotatorConfig
 from .stages import STAGE_NAMES, StageResult, assisted_manual, fully_automatic, semi_automatic
 
 #: The engine's scenes: more and smaller objects than the training distribution of the bundled model.
 ENGINE_SCENES = {"min_objects": 3, "max_objects": 7, "min_object_size": 0.12, "max_object_size": 0.45}
-#: New (unlabelled) images of stage k use seeds from here on; below the held-out range, clear of training seeds.
-POOL_SEED_START = 500_000_000
-#: Held-out scenes for the engine's mIoU.
-ENGINE_EVAL_SEED_START = HELD_OUT_SEED_START + 30_000
 #: The report of the full run with the default settings, shipped with the package (the notebook plots it).
 RECORDED_REPORT = Path(__file__).resolve().parents[1] / "weights" / "data_engine_report.json"
 
@@ -86,7 +83,7 @@ def engine_scenes(image_size: int) -> SceneGenerator:
 def pool_scenes(stage: int, count: int, image_size: int) -> list[Scene]:
     """The new, unlabelled images of stage ``stage`` (0, 1, 2); disjoint between stages."""
     generator = engine_scenes(image_size)
-    start = POOL_SEED_START + stage * 1_000_000
+    start = POOL_SEED_START + stage * POOL_STAGE_STRIDE
     return [generator(start + i) for i in range(count)]
 
 

@@ -62,9 +62,6 @@ BSDS_SAM_VIT_H = {"ods": 0.768, "ois": 0.786, "ap": 0.794, "r50": 0.928}
 #: Upsample and filter at most this many full-size mask pixels at once (float32: ~64 MB per buffer).
 _PIXELS_PER_CHUNK = 16_000_000
 
-#: Seeds of the held-out scenes used by :func:`evaluate_edges` (an offset of its own, so other evaluations
-#: drawing from the held-out range do not use the same scenes by accident).
-_EDGE_SEED_OFFSET = 70_000
 
 
 # ----------------------------------------------------------------------------------------------
@@ -517,8 +514,8 @@ def evaluate_edges(model: Sam | None = None, num_scenes: int = 12, seed_start: i
     """SAM's zero-shot edges and the Sobel baseline on held-out procedural scenes, with the BSDS metrics.
 
     model: default the bundled model (``samwidgets.load_default()``).
-    seed_start: the first scene seed; default ``HELD_OUT_SEED_START + 70_000``
-    (seeds >= HELD_OUT_SEED_START are never used in training). level: the
+    seed_start: the first scene seed; default ``samwidgets.data.seeds.EDGES_SEED_START``
+    (held out: never used in training). level: the
     ground truth (see :func:`scene_boundaries`).
 
     Returns {"sam": metrics, "sobel": metrics, "num_scenes", "image_size",
@@ -528,12 +525,12 @@ def evaluate_edges(model: Sam | None = None, num_scenes: int = 12, seed_start: i
     """
     from ..data.scenes import SceneGenerator
     from ..default_model import load_default
-    from ..training.datasets import HELD_OUT_SEED_START
+    from ..data.seeds import EDGES_SEED_START
 
     if num_scenes < 1:
         raise ValueError(f"num_scenes must be >= 1, got {num_scenes}")
     model = load_default() if model is None else model
-    start = HELD_OUT_SEED_START + _EDGE_SEED_OFFSET if seed_start is None else int(seed_start)
+    start = EDGES_SEED_START if seed_start is None else int(seed_start)
     seeds = list(range(start, start + num_scenes))
     generator = SceneGenerator(image_size=image_size)
     predictor = SamPredictor(model)

@@ -21,10 +21,7 @@ from .. import amg_utils as amg
 from ..images import ImageLike
 from ..modeling import Sam
 from ..predictor import SamPredictor
-from ..training.datasets import HELD_OUT_SEED_START
-
-#: Held-out scenes of :func:`evaluate_instances`: seeds from here on (distinct from evaluate.py's and proposals.py's).
-INSTANCES_SEED_START = HELD_OUT_SEED_START + 20_000
+from ..data.seeds import INSTANCES_SEED_START
 
 
 def noisy_boxes(boxes: np.ndarray, image_size: tuple[int, int], noise: float = 0.075, seed: int = 0) -> np.ndarray:

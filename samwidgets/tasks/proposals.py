@@ -21,14 +21,10 @@ import torch
 
 from .. import amg_utils as amg
 from ..automatic_mask_generator import SamAutomaticMaskGenerator
+from ..data.seeds import PROPOSALS_SEED_START
 from ..images import ImageLike, as_rgb_uint8
 from ..modeling import Sam
 from ..predictor import SamPredictor
-from ..training.datasets import HELD_OUT_SEED_START
-
-#: Held-out scenes of :func:`evaluate_proposals`: seeds from here on (distinct from evaluate.py's, which
-#: start at HELD_OUT_SEED_START, and from instances.py's).
-PROPOSALS_SEED_START = HELD_OUT_SEED_START + 10_000
 
 #: The paper's recall thresholds: IoU 0.5, 0.55, ..., 0.95 (as COCO / LVIS).
 IOU_THRESHOLDS = np.round(np.arange(0.5, 1.0, 0.05), 2)

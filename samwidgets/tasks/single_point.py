@@ -17,7 +17,7 @@ import numpy as np
 from ..evaluate import evaluate, interior_centre
 from ..modeling import Sam
 from ..predictor import SamPredictor
-from ..training.datasets import HELD_OUT_SEED_START
+from ..data.seeds import EVALUATE_SEED_START
 
 
 def segment_from_point(predictor: SamPredictor, point: tuple[float, float] | np.ndarray) -> tuple[np.ndarray, float]:
@@ -37,7 +37,7 @@ def segment_object_centre(predictor: SamPredictor, target: np.ndarray) -> tuple[
     return segment_from_point(predictor, interior_centre(target))
 
 
-def single_point_miou(model: Sam, num_scenes: int = 50, seed_start: int = HELD_OUT_SEED_START,
+def single_point_miou(model: Sam, num_scenes: int = 50, seed_start: int = EVALUATE_SEED_START,
                       max_masks_per_scene: int | None = 8) -> dict[str, Any]:
     """The protocol of :func:`samwidgets.evaluate.evaluate` on ``num_scenes`` held-out scenes, as a dict.
 

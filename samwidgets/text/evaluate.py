@@ -30,6 +30,7 @@ from ..evaluate import interior_centre, iou
 from ..modeling import Sam
 from ..predictor import SamPredictor
 from ..build import at_image_size
+from ..data.seeds import TEXT_EVAL_SEED_START
 from .crops import mask_box
 from .encoders import ClipLike
 from .phrases import FACETS, phrase
@@ -190,7 +191,6 @@ def markdown(result: dict, min_count: int = 10) -> str:
 def main(argv: list[str] | None = None) -> int:
     from . import load_default_text_model, load_tiny_clip
     from .scene_bank import build_bank
-    from .train_clip import TEXT_EVAL_SEED_START
 
     p = argparse.ArgumentParser(prog="python -m samwidgets.text.evaluate", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default=None, help="a text SAM file (default: the bundled one)")

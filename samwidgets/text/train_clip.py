@@ -27,14 +27,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..training.datasets import HELD_OUT_SEED_START
+from ..data.seeds import TEXT_EVAL_SEED_START, train_seed_offset
 from .crops import mask_crops
 from .phrases import FACETS, phrase, sample_keep, scene_vocabulary, split_words
 from .scene_bank import SceneBank, build_bank
 from .tiny_clip import TinyClip, TinyClipConfig
 
-#: Held-out scenes of the text path: seeds from here (the SAM evaluation's range, shifted).
-TEXT_EVAL_SEED_START = HELD_OUT_SEED_START + 500_000
 
 
 def vocabulary_of(bank: SceneBank) -> list[str]:
@@ -149,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--processes", type=int, default=2, help="processes that draw the scenes")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
-    bank = build_bank(range(args.seed * 10_000_000, args.seed * 10_000_000 + args.scenes), processes=args.processes)
+    start = train_seed_offset(args.seed)
+    bank = build_bank(range(start, start + args.scenes), processes=args.processes)
     held_out = build_bank(range(TEXT_EVAL_SEED_START, TEXT_EVAL_SEED_START + args.eval_scenes),
                           processes=args.processes)
     print(f"{len(bank)} training masks on {args.scenes} scenes, {len(held_out)} held-out masks "

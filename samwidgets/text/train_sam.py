@@ -44,6 +44,7 @@ import torch
 import torch.nn.functional as F
 
 from ..build import at_image_size
+from ..data.seeds import TEXT_SAM_SEED_START, train_seed_offset
 from ..devices import resolve_device
 from ..losses import sam_loss
 from ..modeling import Sam
@@ -306,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
         base = at_image_size(base, args.image_size)  # the saved config records the size
     t0 = time.perf_counter()
     # other seeds than TinyClip's training scenes, so neither model has seen the other's crops
-    bank = build_bank(range(20_000_000 + args.seed * 10_000_000, 20_000_000 + args.seed * 10_000_000 + args.scenes),
+    start = TEXT_SAM_SEED_START + train_seed_offset(args.seed)
+    bank = build_bank(range(start, start + args.scenes),
                       image_size=base.image_encoder.img_size, processes=args.processes)
     print(f"{len(bank)} masks on {args.scenes} scenes ({time.perf_counter() - t0:.0f} s)")
     model = train_text_sam(base, clip, bank, steps=args.steps, text_masks=args.text_masks,

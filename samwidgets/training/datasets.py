@@ -18,11 +18,10 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..data.seeds import HELD_OUT_SEED_START
 from ..images import as_rgb_uint8
 from ..transforms import ResizeLongestSide
 
-#: Seeds of training scenes are step-derived and stay below this; held-out scenes start here.
-HELD_OUT_SEED_START = 1_000_000_000
 
 
 @dataclass
