@@ -33,6 +33,8 @@ from scipy import ndimage
 
 from .atomic import atomic_write, atomic_write_bytes
 from .data import SceneGenerator
+from .data.masks import mask_iou as iou
+from .data.masks import tight_box
 from .modeling import Sam
 from .predictor import SamPredictor
 from .data.seeds import EVALUATE_SEED_START, HELD_OUT_SEED_START
@@ -61,11 +63,6 @@ def next_click(pred: np.ndarray, target: np.ndarray) -> tuple[float, float, int]
     dist = dist_fn if positive else dist_fp
     y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)
     return float(x), float(y), int(positive)
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = np.logical_or(a, b).sum()
-    return 1.0 if union == 0 else float(np.logical_and(a, b).sum() / union)
 
 
 @dataclass
@@ -152,8 +149,7 @@ def evaluate(model: Sam, num_scenes: int = 50, seed_start: int = EVALUATE_SEED_S
             conf, orac = click_protocol(predictor, target, max_points)
             conf_curves.append(conf)
             oracle_curves.append(orac)
-            ys, xs = np.nonzero(target)
-            box = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], dtype=float)
+            box = tight_box(target)
             box_mask, _, _ = predictor.predict(box=box, multimask_output=False)
             box_ious.append(iou(box_mask[0], target))
         for j in np.flatnonzero(scene.levels == 2):

@@ -43,6 +43,7 @@ import torch
 
 from .atomic import atomic_write, atomic_write_bytes
 from .data.bsds import BsdsDataset, BsdsPhoto, evaluation_segments, load_grabcut_masks
+from .data.masks import tight_box
 from .evaluate import POINT_COUNTS, click_protocol, interior_centre, iou, next_click
 from .modeling import Sam
 from .predictor import SamPredictor
@@ -60,12 +61,6 @@ _CV2_HINT = "pip install opencv-python-headless (the samwidgets 'eval' extra) en
 
 
 # -- small pieces ---------------------------------------------------------------------------------
-
-def tight_box(mask: np.ndarray) -> np.ndarray:
-    """The tight box of an H x W bool mask as XYXY floats (x0, y0, x1 + 1, y1 + 1): the box prompt."""
-    ys, xs = np.nonzero(mask)
-    return np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], dtype=float)
-
 
 def filled_box_mask(box: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """The baseline that answers a box with the box itself: H x W bool, True inside ``box`` (XYXY)."""

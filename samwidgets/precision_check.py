@@ -21,6 +21,7 @@ from .build import build_sam
 from .default_model import DEFAULT_MODEL_NAME, load_default
 from .modeling import CONFIGS, Sam
 from .predictor import SamPredictor
+from .data.masks import mask_iou
 from .data.seeds import PRECISION_SEED_START
 
 #: The fast modes measured against the exact path: their SamPredictor arguments.
@@ -50,11 +51,6 @@ class PrecisionRow:
 
 HEADER = ["config", "weights", "fast mode", "fp32 encoder s", "fast mode encoder s", "speed-up",
           "mean mask IoU vs fp32", "worst mask IoU", "max abs low-res logit diff", "masks"]
-
-
-def _mask_iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = np.logical_or(a, b).sum()
-    return 1.0 if union == 0 else float(np.logical_and(a, b).sum() / union)
 
 
 def check_images(size: int, count: int) -> list[np.ndarray]:
@@ -96,7 +92,7 @@ def compare_precisions(model: Sam, images: list[np.ndarray], points_per_side: in
                 prompt = {"point_coords": point[None], "point_labels": np.array([1]), "multimask_output": True}
                 masks_a, _, low_a = exact.predict(**prompt)  # 3 x H x W, 3, 3 x s x s
                 masks_b, _, low_b = fast.predict(**prompt)
-                ious += [_mask_iou(a, b) for a, b in zip(masks_a, masks_b)]
+                ious += [mask_iou(a, b) for a, b in zip(masks_a, masks_b)]
                 logit_diff = max(logit_diff, float(np.abs(low_a - low_b).max()))
     return PrecisionRow(config=config, weights=weights, mode=mode, encode_fp32_s=statistics.median(seconds["fp32"]),
                         encode_fast_s=statistics.median(seconds["fast"]), mean_iou=float(np.mean(ious)),

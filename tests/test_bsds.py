@@ -297,3 +297,19 @@ def test_train_on_photos_from_a_trained_decoder(bsds, tmp_path):
         torch.save(wide.state_dict(), tmp_path / "wide.pt")
         train_main(["--config-json", str(config_json), "--bsds", str(bsds), "--init-decoder", str(tmp_path / "wide.pt"),
                     "--steps", "1", "--out", str(tmp_path / "run2"), "--no-progress"])
+
+
+def test_mask_facts_are_defined_once():
+    """evaluate.iou and evaluate_photos.tight_box are samwidgets.data.masks' functions (one definition)."""
+    from samwidgets import evaluate, evaluate_photos
+    from samwidgets.data.masks import mask_iou
+    from samwidgets.data.masks import tight_box as box_of
+
+    assert evaluate.iou is mask_iou and evaluate_photos.tight_box is box_of
+    a = np.zeros((4, 5), bool)
+    a[1:3, 1:4] = True
+    b = np.zeros((4, 5), bool)
+    b[2:4, 1:4] = True
+    assert mask_iou(a, b) == 3 / 9 and mask_iou(a, a) == 1.0 and mask_iou(a & False, b & False) == 1.0
+    with pytest.raises(ValueError, match="empty mask"):
+        box_of(np.zeros((3, 3), bool))

@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .masks import mask_iou
+
 __all__ = ["BsdsDataset", "BsdsPhoto", "BSDS_SPLITS", "evaluation_segments", "load_grabcut_masks",
            "unique_segment_keys", "unique_segments"]
 
@@ -119,11 +121,6 @@ class BsdsDataset:
         return BsdsPhoto(image_id, image, segmentations)
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = np.count_nonzero(a | b)
-    return 1.0 if union == 0 else np.count_nonzero(a & b) / union
-
-
 def unique_segment_keys(photo: BsdsPhoto, min_fraction: float = 0.0, max_fraction: float = 1.0,
                         duplicate_iou: float = 0.9) -> list[tuple[int, int]]:
     """(annotator, label) of every segment whose area is within [min_fraction, max_fraction] of the
@@ -137,7 +134,7 @@ def unique_segment_keys(photo: BsdsPhoto, min_fraction: float = 0.0, max_fractio
             mask = labels == k
             if not min_fraction <= np.count_nonzero(mask) / total <= max_fraction:
                 continue
-            if all(_iou(mask, other) < duplicate_iou for other in kept):
+            if all(mask_iou(mask, other) < duplicate_iou for other in kept):
                 keys.append((a, int(k)))
                 kept.append(mask)
     return keys
