@@ -7,13 +7,13 @@ Drop-in for the reference package::
     predictor = SamPredictor(sam)
 """
 
-from .automatic_mask_generator import SamAutomaticMaskGenerator
-from .build import CheckpointError, build_sam, build_sam_vit_b, build_sam_vit_h, build_sam_vit_l, sam_model_registry
-from .cache import EmbeddingCache
-from .checkpoints import from_pretrained
-from .default_model import load_default
+from .hub.build import CheckpointError, build_sam, build_sam_vit_b, build_sam_vit_h, build_sam_vit_l, sam_model_registry
+from .hub.checkpoints import from_pretrained
+from .hub.default_model import load_default
+from .inference.automatic_mask_generator import SamAutomaticMaskGenerator
+from .inference.cache import EmbeddingCache
+from .inference.predictor import SamPredictor
 from .modeling import CONFIGS, Sam, SamConfig
-from .predictor import SamPredictor
 
 __version__ = "0.1.0"
 

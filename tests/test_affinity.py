@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import torch
+from small_configs import CNN_SMALL
 
 from samwidgets import build_sam
 from samwidgets.training.affinity import pairwise_affinity_targets, segment_affinity_loss
 from samwidgets.training.datasets import MaskBatch
 from samwidgets.training.loop import make_optimizer, training_step
-
-from small_configs import CNN_SMALL
 
 
 def test_targets_are_the_fraction_of_annotators_who_agree():

@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from samwidgets.atomic import atomic_write, atomic_write_bytes
+from samwidgets.io.atomic import atomic_write, atomic_write_bytes
 
 
 @pytest.mark.skipif(not hasattr(os, "fchmod"), reason="file modes are POSIX")

@@ -1,4 +1,4 @@
-"""SamAutomaticMaskGenerator and its building blocks (samwidgets.amg_utils).
+"""SamAutomaticMaskGenerator and its building blocks (samwidgets.inference.amg_utils).
 
 The building blocks are checked against hand-computed values and brute-force
 computations; the generator (with the bundled model, fast at 256 px) against
@@ -13,14 +13,17 @@ import pytest
 import torch
 from pycocotools import mask as mask_utils
 from scipy import ndimage
+from small_configs import SMALL
 
-from samwidgets import amg_utils as amg
 from samwidgets import build_sam, load_default
-from samwidgets.automatic_mask_generator import (BUNDLED_MODEL_THRESHOLDS, SamAutomaticMaskGenerator,
-                                                 benchmark_generation)
 from samwidgets.data import SceneGenerator
 from samwidgets.data.seeds import HELD_OUT_SEED_START
-from small_configs import SMALL
+from samwidgets.inference import amg_utils as amg
+from samwidgets.inference.automatic_mask_generator import (
+    BUNDLED_MODEL_THRESHOLDS,
+    SamAutomaticMaskGenerator,
+    benchmark_generation,
+)
 
 RECORD_KEYS = {"segmentation", "area", "bbox", "predicted_iou", "point_coords", "stability_score", "crop_box"}
 NO_FILTERS = dict(pred_iou_thresh=0.0, stability_score_thresh=0.0)

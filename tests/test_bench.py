@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from samwidgets import bench
+from samwidgets.bench.speed import HEADER
+from samwidgets.cli import bench
 
 
 def test_bench_writes_markdown_table(tmp_path, monkeypatch, tiny_config):
@@ -14,7 +15,16 @@ def test_bench_writes_markdown_table(tmp_path, monkeypatch, tiny_config):
     text = out.read_text()
     assert "| config | params (M) |" in text and "| tiny |" in text
     row = next(line for line in text.splitlines() if line.startswith("| tiny |"))
-    assert len(row.strip("|").split("|")) == len(bench.HEADER)
+    assert len(row.strip("|").split("|")) == len(HEADER)
+
+
+def test_bench_plain_adds_a_row_of_the_plain_modeling_code(tmp_path, monkeypatch, tiny_config):
+    monkeypatch.setitem(bench.CONFIGS, "tiny", tiny_config)
+    out = tmp_path / "bench.md"
+    assert bench.main(["--configs", "tiny", "--plain", "--encoder-runs", "1", "--predict-calls", "3",
+                       "--out", str(out)]) == 0
+    rows = [line for line in out.read_text().splitlines() if line.startswith("| tiny")]
+    assert [r.split("|")[1].strip() for r in rows] == ["tiny", "tiny (plain)"]
 
 
 def test_bench_rejects_unknown_config():

@@ -119,9 +119,10 @@ def lab(tmp_path_factory):
                 with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2) as r:
                     json.load(r)
                 break
-            except OSError:
+            except OSError as e:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"JupyterLab did not start; its log:\n{(root / 'lab.log').read_text()}")
+                    log = (root / "lab.log").read_text()
+                    raise RuntimeError(f"JupyterLab did not start; its log:\n{log}") from e
                 time.sleep(0.5)
         yield base, token
     finally:
@@ -164,7 +165,9 @@ JS_SETUP = """([cx, cy, r]) => {
       const now = patch();
       let n = 0;
       for (let i = 0; i < now.length; i += 4) {
-        if (Math.abs(now[i] - base[i]) + Math.abs(now[i + 1] - base[i + 1]) + Math.abs(now[i + 2] - base[i + 2]) > 24) n++;
+        const diff = Math.abs(now[i] - base[i]) + Math.abs(now[i + 1] - base[i + 1])
+          + Math.abs(now[i + 2] - base[i + 2]);
+        if (diff > 24) n++;
       }
       return n / (now.length / 4);
     },
@@ -217,6 +220,7 @@ def _run_cell(page, index: int, marker: str, timeout_ms: int = 60_000) -> str:
     return output.filter(has_text=marker).first.inner_text()
 
 
+@pytest.mark.slow
 def test_click_shows_a_mask_in_jupyterlab(lab, capsys):
     from playwright.sync_api import sync_playwright
 

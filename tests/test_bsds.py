@@ -15,14 +15,21 @@ import pytest
 import torch
 from PIL import Image
 from scipy.io import loadmat, savemat
-
 from small_configs import SMALL
 
 from samwidgets import build_sam
+from samwidgets.cli.evaluate import main
 from samwidgets.data.bsds import BsdsDataset, evaluation_segments, load_grabcut_masks
-from samwidgets.evaluate import POINT_COUNTS, click_protocol, main
-from samwidgets.evaluate_photos import (NOC_MAX_CLICKS, BsdsEvalResult, evaluate_bsds, filled_box_mask,
-                                        grabcut_box_mask, noc, tight_box)
+from samwidgets.evaluation.clicks import POINT_COUNTS
+from samwidgets.evaluation.photos import (
+    NOC_MAX_CLICKS,
+    BsdsEvalResult,
+    evaluate_bsds,
+    filled_box_mask,
+    grabcut_box_mask,
+    noc,
+    tight_box,
+)
 from samwidgets.training.photos import BsdsSource
 
 H, W = 48, 64
@@ -176,7 +183,7 @@ def test_pieces():
 def result(bsds, model) -> BsdsEvalResult:
     """evaluate_bsds on the fixture as if OpenCV were missing (the baseline must then be left out)."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("samwidgets.evaluate_photos._import_cv2", lambda: None)
+        mp.setattr("samwidgets.evaluation.photos._import_cv2", lambda: None)
         return evaluate_bsds(model, bsds, "val", grabcut_dir=bsds.parent / "grabcut" / "ground-truth")
 
 
@@ -234,7 +241,7 @@ def test_cli_writes_four_files(bsds, model, tmp_path, capsys):
     torch.save(model.state_dict(), weights)
     (tmp_path / "config.json").write_text(json.dumps(SMALL.to_dict()))
     out = tmp_path / "eval"
-    assert main(["--weights", str(weights), "--config", str(tmp_path / "config.json"), "--bsds", str(bsds),
+    assert main(["--weights", str(weights), "--model", str(tmp_path / "config.json"), "--bsds", str(bsds),
                  "--max-photos", "1", "--out", str(out)]) == 0
     names = ["bsds_val.json", "bsds_val.md", "bsds_val_clicks.png", "bsds_val_calibration.png"]
     assert sorted(p.name for p in out.iterdir()) == sorted(names)
@@ -265,13 +272,13 @@ def test_mixed_source_draws_both_sources_reproducibly(bsds):
 
 
 def test_train_on_photos_from_a_trained_decoder(bsds, tmp_path):
-    """python -m samwidgets.train --bsds ROOT with a CNN config: photos and scenes mixed, the loss at low
+    """python -m samwidgets train --bsds ROOT with a CNN config: photos and scenes mixed, the loss at low
     resolution, the prompt encoder and decoder started from another run's weights."""
     import csv
 
     from small_configs import CNN_SMALL
 
-    from samwidgets.train import main as train_main
+    from samwidgets.cli.train import main as train_main
 
     donor = build_sam(CNN_SMALL.replace(encoder_type="vit", patch_size=16, high_res_features=False,
                                         encoder_embed_dim=16, encoder_depth=1, encoder_num_heads=2,
@@ -280,7 +287,7 @@ def test_train_on_photos_from_a_trained_decoder(bsds, tmp_path):
     config_json = tmp_path / "cnn.json"
     config_json.write_text(json.dumps(CNN_SMALL.to_dict()))
     out = tmp_path / "run"
-    assert train_main(["--config-json", str(config_json), "--bsds", str(bsds), "--bsds-fraction", "0.5",
+    assert train_main(["--model", str(config_json), "--bsds", str(bsds), "--bsds-fraction", "0.5",
                        "--init-decoder", str(tmp_path / "donor.pt"), "--loss-at-low-res", "--steps", "2",
                        "--images-per-step", "2", "--masks-per-image", "2", "--rounds", "2", "--warmup", "1",
                        "--out", str(out), "--no-progress"]) == 0
@@ -295,17 +302,17 @@ def test_train_on_photos_from_a_trained_decoder(bsds, tmp_path):
     with pytest.raises(SystemExit, match="--init-decoder"):  # a decoder of another width is refused by name
         wide = build_sam(SMALL.replace(prompt_embed_dim=64))
         torch.save(wide.state_dict(), tmp_path / "wide.pt")
-        train_main(["--config-json", str(config_json), "--bsds", str(bsds), "--init-decoder", str(tmp_path / "wide.pt"),
+        train_main(["--model", str(config_json), "--bsds", str(bsds), "--init-decoder", str(tmp_path / "wide.pt"),
                     "--steps", "1", "--out", str(tmp_path / "run2"), "--no-progress"])
 
 
 def test_mask_facts_are_defined_once():
-    """evaluate.iou and evaluate_photos.tight_box are samwidgets.data.masks' functions (one definition)."""
-    from samwidgets import evaluate, evaluate_photos
+    """The evaluations use samwidgets.data.masks' functions (one definition of mask IoU and tight box)."""
     from samwidgets.data.masks import mask_iou
     from samwidgets.data.masks import tight_box as box_of
+    from samwidgets.evaluation import clicks, photos, procedural
 
-    assert evaluate.iou is mask_iou and evaluate_photos.tight_box is box_of
+    assert clicks.mask_iou is mask_iou and procedural.mask_iou is mask_iou and photos.tight_box is box_of
     a = np.zeros((4, 5), bool)
     a[1:3, 1:4] = True
     b = np.zeros((4, 5), bool)

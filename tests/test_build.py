@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from samwidgets import CheckpointError, SamConfig, build_sam, sam_model_registry
-from samwidgets.build import guess_model_type
+from samwidgets.hub.build import guess_model_type
 
 
 def test_build_from_file_equals_fixture(parity, tiny_config, tmp_path):

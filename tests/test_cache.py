@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from samwidgets import EmbeddingCache, SamPredictor
-from samwidgets.cache import model_fingerprint
+from samwidgets.inference.cache import model_fingerprint
 
 
 class EncoderCounter:

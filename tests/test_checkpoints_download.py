@@ -10,20 +10,20 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import torch
 
-from samwidgets import checkpoints
-from samwidgets.build import CheckpointError
-from samwidgets.checkpoints import (
+from samwidgets.hub import checkpoints
+from samwidgets.hub.build import CheckpointError
+from samwidgets.hub.checkpoints import (
+    OFFICIAL_CHECKPOINTS,
     CheckpointSpec,
     DownloadError,
-    OFFICIAL_CHECKPOINTS,
     checkpoint_path,
     default_cache_dir,
     download,
@@ -86,7 +86,7 @@ class _Handler(BaseHTTPRequestHandler):
     """
 
     protocol_version = "HTTP/1.1"
-    server: "_Server"
+    server: _Server
 
     def do_GET(self) -> None:  # noqa: N802 (http.server naming)
         served = self.server.served

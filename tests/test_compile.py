@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from small_configs import SMALL
 
 from samwidgets import SamPredictor, build_sam
-from samwidgets.precision_check import check_images, compare_precisions, grid_points
-from small_configs import SMALL
+from samwidgets.bench.precision import check_images, compare_precisions, grid_points
 
 
 @pytest.fixture(scope="module")

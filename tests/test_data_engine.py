@@ -7,9 +7,13 @@ import json
 import numpy as np
 import pytest
 import torch
+from small_configs import SMALL
 
 from samwidgets import SamPredictor, build_sam, load_default
+from samwidgets.cli.data_engine import main as engine_main
 from samwidgets.data import SceneGenerator
+from samwidgets.data.masks import mask_iou
+from samwidgets.data.seeds import HELD_OUT_SEED_START
 from samwidgets.data_engine import (
     AnnotatorConfig,
     EngineConfig,
@@ -18,13 +22,9 @@ from samwidgets.data_engine import (
     run_engine,
     semi_automatic,
 )
-from samwidgets.data_engine.__main__ import main as engine_main
 from samwidgets.data_engine.stages import COVERED_IOU
-from samwidgets.evaluate import iou
-from samwidgets.sa1b import read_sa1b, sa1b_masks
-from samwidgets.data.seeds import HELD_OUT_SEED_START
+from samwidgets.io.sa1b import read_sa1b, sa1b_masks
 from samwidgets.training.datasets import AnnotatedSource
-from small_configs import SMALL
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,7 @@ def test_annotator_stops_at_target_iou_or_finishes_with_the_brush(bundled, scene
     if result.brushed:
         np.testing.assert_array_equal(result.mask, target)
     else:
-        assert iou(result.mask, target) == pytest.approx(result.model_iou) and result.model_iou >= 0.9
+        assert mask_iou(result.mask, target) == pytest.approx(result.model_iou) and result.model_iou >= 0.9
     assert result.points.shape == (result.clicks, 2) and result.labels[0] == 1
     assert 0 <= result.stability_score <= 1
 
@@ -86,8 +86,8 @@ def test_assisted_manual_goes_by_prominence_within_the_time_budget(bundled, scen
     assert image.effort == sum(c + config.brush_cost * b for c, b in zip(image.clicks, image.brushed))
     order = np.argsort(-scene.areas, kind="stable")
     for record, j, brushed, quality in zip(image.records, order, image.brushed, image.quality):
-        assert iou(record["segmentation"], scene.masks[j]) >= (1.0 if brushed else config.target_iou)
-        assert quality >= iou(record["segmentation"], scene.masks[j]) - 1e-9
+        assert mask_iou(record["segmentation"], scene.masks[j]) >= (1.0 if brushed else config.target_iou)
+        assert quality >= mask_iou(record["segmentation"], scene.masks[j]) - 1e-9
     summary = result.summary()
     assert summary["masks_per_image"] == len(image.records)
     assert summary["auto_masks_per_image"] == 0
@@ -106,11 +106,11 @@ def test_semi_automatic_prefills_and_annotates_only_uncovered_objects(bundled, s
     assert image.sources == ["auto"] * len(auto) + ["manual"] * len(manual)
     # with an unlimited budget every ground-truth object ends up covered by some mask
     for target in scene.masks:
-        assert max(iou(target, m) for m in auto + manual) >= min(COVERED_IOU, config.target_iou)
+        assert max(mask_iou(target, m) for m in auto + manual) >= min(COVERED_IOU, config.target_iou)
     # and the annotator never redid an object a pre-filled mask already covered
     for mask, brushed in zip(manual, image.brushed):
         if brushed:  # the mask is then exactly a ground-truth object
-            assert max(iou(mask, a) for a in auto) < COVERED_IOU
+            assert max(mask_iou(mask, a) for a in auto) < COVERED_IOU
     for record in image.records:
         assert {"area", "bbox", "predicted_iou", "stability_score", "point_coords", "crop_box"} <= set(record)
 
@@ -159,6 +159,7 @@ def test_run_engine_reports_each_stage_exports_sa1b_and_leaves_the_model_alone(t
     assert sa1b_masks(data).any(axis=(1, 2)).all()
 
 
+@pytest.mark.slow
 def test_cli_runs_the_engine_from_the_bundled_model(tmp_path, capsys):
     code = engine_main(["--out", str(tmp_path), "--images", "1", "1", "1", "--steps", "1", "--rounds", "1",
                         "--eval-scenes", "1", "--budget", "4"])

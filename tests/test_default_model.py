@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from samwidgets import from_pretrained, load_default, sam_model_registry, SamPredictor
+from samwidgets import SamPredictor, from_pretrained, load_default, sam_model_registry
 from samwidgets.data import SceneGenerator
-from samwidgets.evaluate import iou
+from samwidgets.data.masks import mask_iou
 from samwidgets.data.seeds import HELD_OUT_SEED_START
 
 
@@ -24,6 +24,6 @@ def test_loads_three_ways_and_segments_with_boxes():
             ys, xs = np.nonzero(scene.masks[j])
             masks, _, _ = predictor.predict(box=[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1],
                                             multimask_output=False)
-            ious.append(iou(masks[0], scene.masks[j]))
+            ious.append(mask_iou(masks[0], scene.masks[j]))
     # a random model scores near 0 here; the bundled one must clearly segment whole objects
     assert np.mean(ious) > 0.4, ious

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from samwidgets import load_default
-from samwidgets.devices import available_devices, resolve_device
-from samwidgets.distributed import choose_device
-from samwidgets.train import parse_args, train
+from samwidgets.cli.train import parse_args, train
+from samwidgets.runtime.devices import available_devices, resolve_device
+from samwidgets.runtime.distributed import choose_device
 
 
 def test_auto_and_none_pick_cuda_when_there_is_one_else_the_cpu():
@@ -20,7 +20,7 @@ def test_auto_and_none_pick_cuda_when_there_is_one_else_the_cpu():
 
 def test_auto_does_not_pick_mps(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr("samwidgets.devices._mps_available", lambda: True)
+    monkeypatch.setattr("samwidgets.runtime.devices._mps_available", lambda: True)
     assert resolve_device("auto") == torch.device("cpu")
     assert resolve_device("mps") == torch.device("mps")
     assert available_devices() == ["mps", "cpu"]
@@ -28,7 +28,7 @@ def test_auto_does_not_pick_mps(monkeypatch):
 
 def test_missing_or_unknown_devices_are_named(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr("samwidgets.devices._mps_available", lambda: False)
+    monkeypatch.setattr("samwidgets.runtime.devices._mps_available", lambda: False)
     with pytest.raises(ValueError, match="no CUDA GPU.*this machine has: cpu"):
         resolve_device("cuda")
     with pytest.raises(ValueError, match="no usable Apple MPS"):

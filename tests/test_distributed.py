@@ -1,4 +1,4 @@
-"""Sharding, ``python -m samwidgets.embed`` and both batch commands under ``torchrun`` (2 CPU processes, gloo)."""
+"""Sharding, ``python -m samwidgets embed`` and both batch commands under ``torchrun`` (2 CPU processes, gloo)."""
 
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from small_configs import SMALL
 
 from samwidgets import SamPredictor, build_sam
-from samwidgets.distributed import DistInfo, choose_device, dist_info, exit_process, shard, sum_over_ranks
-from samwidgets.embed import main as embed_main
-from samwidgets.generate import collect_images
-from samwidgets.sa1b import read_sa1b
-from small_configs import SMALL
+from samwidgets.cli.embed import main as embed_main
+from samwidgets.cli.folders import collect_images
+from samwidgets.io.sa1b import read_sa1b
+from samwidgets.runtime.distributed import DistInfo, choose_device, dist_info, exit_process, shard, sum_over_ranks
 
 GENERATE_FAST = ["--points-per-side", "2", "--pred-iou-thresh", "0", "--stability-score-thresh", "0"]
 
@@ -163,8 +163,8 @@ def test_embed_fills_the_predictors_disk_cache(images, small_model, tmp_path, ca
 
 
 # -- torchrun ----------------------------------------------------------------------------------------------
-def torchrun(module: str, args: list[str], cwd: Path) -> dict[int, tuple[int, int, int]]:
-    """Run ``torchrun --standalone --nproc_per_node=2 -m module args``; {rank: (written, skipped, failed)}.
+def torchrun(command: str, args: list[str], cwd: Path) -> dict[int, tuple[int, int, int]]:
+    """Run ``torchrun --standalone --nproc_per_node=2 -m samwidgets command args``; {rank: (written, skipped, failed)}.
 
     Checks the totals line rank 0 prints against the sum of the per-rank lines.
     """
@@ -172,7 +172,8 @@ def torchrun(module: str, args: list[str], cwd: Path) -> dict[int, tuple[int, in
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(name, None)
     result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                             "-m", module, *args], capture_output=True, text=True, timeout=120, cwd=cwd, env=env)
+                             "-m", "samwidgets", command, *args],
+                            capture_output=True, text=True, timeout=120, cwd=cwd, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     counts = r"(\d+) written, (\d+) skipped \([^)]*\), (\d+) failed"
     per_rank = {int(m[0]): tuple(map(int, m[1:])) for m in re.findall(r"\[rank (\d)/2\] " + counts, result.stdout)}
@@ -183,32 +184,34 @@ def torchrun(module: str, args: list[str], cwd: Path) -> dict[int, tuple[int, in
     return per_rank
 
 
+@pytest.mark.slow
 def test_torchrun_generate_shards_and_resumes(images, small_model, tmp_path):
     out = tmp_path / "masks"
     args = [str(images), "--out", str(out), *model_args(small_model), *GENERATE_FAST]
     shards = [shard(collect_images([images]), rank, 2) for rank in range(2)]
 
     # 5 files written in all, 5 files exist: each image was done by exactly one rank
-    assert torchrun("samwidgets.generate", args, tmp_path) == {0: (3, 0, 0), 1: (2, 0, 0)}
+    assert torchrun("generate", args, tmp_path) == {0: (3, 0, 0), 1: (2, 0, 0)}
     assert sorted(p.name for p in out.iterdir()) == [f"img_{i}.json" for i in range(5)]
     assert read_sa1b(out / "img_3.json")["image"]["width"] == 70
 
-    assert torchrun("samwidgets.generate", args, tmp_path) == {0: (0, 3, 0), 1: (0, 2, 0)}  # all skipped
+    assert torchrun("generate", args, tmp_path) == {0: (0, 3, 0), 1: (0, 2, 0)}  # all skipped
 
     # rank 1's outputs lost: the rerun makes those again and leaves rank 0's alone
     kept = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
     for path in shards[1]:
         (out / f"{path.stem}.json").unlink()
-    assert torchrun("samwidgets.generate", args, tmp_path) == {0: (0, 3, 0), 1: (2, 0, 0)}
+    assert torchrun("generate", args, tmp_path) == {0: (0, 3, 0), 1: (2, 0, 0)}
     for path in shards[0]:
         assert (out / f"{path.stem}.json").stat().st_mtime_ns == kept[f"{path.stem}.json"]
     assert sorted(p.name for p in out.iterdir()) == sorted(kept)
 
 
+@pytest.mark.slow
 def test_torchrun_embed_shards_and_resumes(images, small_model, tmp_path, monkeypatch, one_thread):
     out = tmp_path / "emb"
     args = [str(images), "--out", str(out), *model_args(small_model)]
-    assert torchrun("samwidgets.embed", args, tmp_path) == {0: (3, 0, 0), 1: (2, 0, 0)}
+    assert torchrun("embed", args, tmp_path) == {0: (3, 0, 0), 1: (2, 0, 0)}
     files = sorted(out.glob("*.pt"))
     assert len(files) == 5 and not list(out.glob(".*.tmp"))  # no temporary file left behind
 
@@ -229,6 +232,6 @@ def test_torchrun_embed_shards_and_resumes(images, small_model, tmp_path, monkey
     for path in shards[0]:
         (out / f"{key_of[path]}.pt").unlink()
     kept = {path: (out / f"{key_of[path]}.pt").stat().st_mtime_ns for path in shards[1]}
-    assert torchrun("samwidgets.embed", args, tmp_path) == {0: (3, 0, 0), 1: (0, 2, 0)}
+    assert torchrun("embed", args, tmp_path) == {0: (3, 0, 0), 1: (0, 2, 0)}
     assert sorted(out.glob("*.pt")) == files
     assert kept == {path: (out / f"{key_of[path]}.pt").stat().st_mtime_ns for path in shards[1]}

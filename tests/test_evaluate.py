@@ -6,11 +6,12 @@ import json
 
 import numpy as np
 import torch
-
 from small_configs import SMALL
 
 from samwidgets import build_sam
-from samwidgets.evaluate import POINT_COUNTS, evaluate, interior_centre, main, next_click
+from samwidgets.cli.evaluate import main
+from samwidgets.evaluation.clicks import POINT_COUNTS, interior_centre, next_click
+from samwidgets.evaluation.procedural import evaluate
 
 
 def test_first_click_is_the_interior_centre():
@@ -48,7 +49,7 @@ def test_evaluate_end_to_end(tmp_path, monkeypatch):
     torch.save(model.state_dict(), weights)
     (tmp_path / "config.json").write_text(json.dumps(cfg.to_dict()))
     out = tmp_path / "eval"
-    assert main(["--weights", str(weights), "--config", str(tmp_path / "config.json"), "--scenes", "1",
+    assert main(["--weights", str(weights), "--model", str(tmp_path / "config.json"), "--scenes", "1",
                  "--masks-per-scene", "2", "--out", str(out)]) == 0
     record = json.loads((out / "eval.json").read_text())
     assert record["masks"] == 2 and (out / "eval.png").stat().st_size > 1000

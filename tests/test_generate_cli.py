@@ -1,4 +1,4 @@
-"""``python -m samwidgets.generate``: SA-1B JSON per image, resume, unreadable images reported."""
+"""``python -m samwidgets generate``: SA-1B JSON per image, resume, unreadable images reported."""
 
 from __future__ import annotations
 
@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from small_configs import SMALL
 
 from samwidgets import build_sam
+from samwidgets.cli.folders import clashing_stems, collect_images
+from samwidgets.cli.generate import image_id_for, main, thresholds_for
 from samwidgets.data import SceneGenerator
-from samwidgets.generate import clashing_stems, collect_images, image_id_for, main, thresholds_for
-from samwidgets.sa1b import read_sa1b, sa1b_masks
 from samwidgets.data.seeds import HELD_OUT_SEED_START
-from small_configs import SMALL
+from samwidgets.io.sa1b import read_sa1b, sa1b_masks
 
 FAST = ["--points-per-side", "4", "--pred-iou-thresh", "0.2", "--stability-score-thresh", "0", "--no-progress"]
 
@@ -106,8 +107,9 @@ def test_model_from_config_and_weights(image_dir, tmp_path, capsys):
     assert "could not load the model" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_command_line_entry_point(image_dir, tmp_path):
-    result = subprocess.run([sys.executable, "-m", "samwidgets.generate", str(image_dir / "broken.png"),
+    result = subprocess.run([sys.executable, "-m", "samwidgets", "generate", str(image_dir / "broken.png"),
                              str(image_dir / "scene_1.png"), "--out", str(tmp_path / "out"), *FAST],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 1, result.stderr

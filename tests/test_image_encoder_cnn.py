@@ -5,12 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from small_configs import CNN_SMALL
 
 from samwidgets import SamConfig, SamPredictor, build_sam
 from samwidgets.modeling import encoder_flops
 from samwidgets.modeling.image_encoder_cnn import pack_high_res, split_image_embedding, unpack_high_res
-
-from small_configs import CNN_SMALL
 
 
 def test_pack_unpack_is_the_decoders_pixel_layout():
@@ -123,7 +122,7 @@ def test_dense_prompt_maps_draw_clicks_and_box_on_the_grid():
 
 @pytest.mark.parametrize("name,size", [("cnn_256.json", 256), ("cnn_512.json", 512)])
 def test_recipe_configs_build_and_keep_the_embedding_grid(name: str, size: int) -> None:
-    """The configurations in recipes/bsds_cnn (passed to train/evaluate with --config-json) are valid
+    """The configurations in recipes/bsds_cnn (passed to train/evaluate with --model) are valid
     SamConfigs whose model gives a 1/16 embedding grid (plus the packed 1/4 high-res features)."""
     import json
     from pathlib import Path

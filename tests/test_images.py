@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from samwidgets.images import as_rgb_uint8
+from samwidgets.inference.images import as_rgb_uint8
 
 RNG = np.random.default_rng(0)
 RGB = RNG.integers(0, 256, size=(20, 30, 3), dtype=np.uint8)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from small_configs import SMALL
 
 from samwidgets import build_sam
 from samwidgets.training.interactive import interactive_loss
-from small_configs import SMALL
 
 
 def _batch():
@@ -73,7 +73,7 @@ def test_rejects_targets_of_the_wrong_size():
 
 
 def test_tied_init_makes_query_and_key_projections_equal():
-    from samwidgets.training.init import tie_decoder_query_key
+    from samwidgets.training.decoder_init import tie_decoder_query_key
 
     model = build_sam(SMALL)
     assert tie_decoder_query_key(model) == 7  # 2 blocks x 3 attentions + the final one

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from samwidgets.losses import (
+from samwidgets.training.losses import (
     SamLossWeights,
     dice_loss,
     mask_iou,

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from samwidgets import CONFIGS, Sam, SamPredictor
-from samwidgets.transforms import ResizeLongestSide
+from samwidgets.inference.transforms import ResizeLongestSide
 
 DATA = Path(__file__).parent / "data"
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from small_configs import SMALL
 
 from samwidgets import SamPredictor, build_sam
-from samwidgets.precision_check import check_images, compare_precisions, grid_points, precision_table
-from small_configs import SMALL
+from samwidgets.bench.precision import check_images, compare_precisions, grid_points, precision_table
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""``python -m samwidgets.bench --compare-reference`` without the reference installed.
+"""``python -m samwidgets bench --compare-reference`` without the reference installed.
 
 The real comparison needs ``segment_anything`` (see the README's Benchmark
 section); here the missing-package path, the table and ratio formatting, and
@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from samwidgets import bench, reference_compare as rc
 from small_configs import SMALL
+
+from samwidgets.bench import reference as rc
+from samwidgets.cli import bench
 
 
 def test_missing_reference_exits_2_with_the_fix(monkeypatch, capsys, tmp_path):

@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from samwidgets import amg_utils as amg
 from samwidgets import load_default
-from samwidgets.automatic_mask_generator import SamAutomaticMaskGenerator
 from samwidgets.data import SceneGenerator
-from samwidgets.sa1b import ANNOTATION_KEYS, read_sa1b, sa1b_masks, write_sa1b
 from samwidgets.data.seeds import HELD_OUT_SEED_START
+from samwidgets.inference import amg_utils as amg
+from samwidgets.inference.automatic_mask_generator import SamAutomaticMaskGenerator
+from samwidgets.io.sa1b import ANNOTATION_KEYS, read_sa1b, sa1b_masks, write_sa1b
 
 
 def _records(masks: np.ndarray, mode: str) -> list[dict]:

@@ -20,9 +20,9 @@ def test_held_out_blocks_are_disjoint_and_above_training():
 
 def test_recorded_results_keep_their_seeds():
     """The values the recorded evaluations used, also where older code imports them from."""
+    from samwidgets.cli.evaluate_text import TEXT_EVAL_SEED_START
     from samwidgets.data_engine.engine import ENGINE_EVAL_SEED_START, POOL_SEED_START
     from samwidgets.tasks.proposals import PROPOSALS_SEED_START
-    from samwidgets.text.train_clip import TEXT_EVAL_SEED_START
     from samwidgets.training.datasets import HELD_OUT_SEED_START
 
     assert (HELD_OUT_SEED_START, PROPOSALS_SEED_START, ENGINE_EVAL_SEED_START, POOL_SEED_START,

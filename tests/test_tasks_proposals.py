@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from samwidgets import amg_utils as amg
 from samwidgets import load_default
-from samwidgets.automatic_mask_generator import MaskCandidates, SamAutomaticMaskGenerator
 from samwidgets.data import SceneGenerator
 from samwidgets.data.seeds import PROPOSALS_SEED_START
+from samwidgets.inference import amg_utils as amg
+from samwidgets.inference.automatic_mask_generator import MaskCandidates, SamAutomaticMaskGenerator
 from samwidgets.tasks.proposals import mask_average_recall, object_proposals, recall_hits
 
 

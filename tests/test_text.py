@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from small_configs import CNN_SMALL, SMALL
 
 from samwidgets import SamPredictor
 from samwidgets.modeling import CONFIGS, Sam
@@ -20,8 +21,6 @@ from samwidgets.text.train_clip import (
     vocabulary_of,
 )
 from samwidgets.text.train_sam import encoder_tail, frozen_features, train_text_sam, with_text_prompt
-
-from small_configs import CNN_SMALL, SMALL
 
 SMALL_CLIP = TinyClipConfig(embed_dim=16, crop_size=32, stem_stride=4, widths=(8, 16), depths=(1, 1), word_dim=16,
                             hidden_dim=32)
@@ -165,6 +164,7 @@ def test_tiny_clip_round_trip(tmp_path, small_clip):
         TinyClip.load(tmp_path / "other.pt")
 
 
+@pytest.mark.slow
 def test_training_tiny_clip_lowers_the_loss(bank):
     losses = []
     clip = train_tiny_clip(bank, steps=30, batch_size=32, lr=3e-3, config=SMALL_CLIP, log_every=10,
@@ -178,6 +178,7 @@ def test_training_tiny_clip_lowers_the_loss(bank):
 
 # -- SAM with text prompts ----------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_text_sam_training_and_predict(tmp_path, bank, small_clip):
     base = Sam(SMALL).eval()
     model = train_text_sam(base, small_clip, bank, steps=3, text_masks=4, point_masks=2, log=None)
@@ -234,7 +235,7 @@ def test_tuned_encoder_layers_train_and_the_delta_file_keeps_them(tmp_path, bank
     for k in ("blocks.1.attn.qkv.weight", "neck.0.weight"):  # ... the last block and the neck have moved
         assert not torch.equal(encoder[k], base_encoder[k]), k
     # a delta file against "default_tiny" (here: the small base) holds only what moved, and loads back whole
-    import samwidgets.default_model as default_model
+    import samwidgets.hub.default_model as default_model
 
     monkeypatch.setattr(default_model, "load_default", lambda device="cpu": base)
     save_text_model(model, tmp_path / "delta.pt", delta=True)
@@ -283,18 +284,22 @@ def test_cnn_text_training_tunes_the_head_on_a_frozen_trunk(bank, small_clip):
 
 def test_train_sam_main_at_another_image_size(tmp_path, small_clip, monkeypatch):
     """--image-size: a CNN base is rebuilt at that size, and the delta file loads back at it."""
-    import samwidgets.default_model as default_model
-    from samwidgets.text.train_sam import main
+    import samwidgets.hub.default_model as default_model
+    from samwidgets.cli import train_text
+    from samwidgets.cli.train_text import main
 
     small_clip.save(tmp_path / "clip.pt")
     args = ["--clip", str(tmp_path / "clip.pt"), "--out", str(tmp_path / "text.pt"), "--scenes", "2", "--steps", "1",
             "--text-masks", "2", "--point-masks", "1", "--text-masks-per-image", "2", "--tune-blocks", "1",
             "--image-size", "96", "--processes", "1", "--device", "cpu", "--delta"]
     torch.manual_seed(0)
-    monkeypatch.setattr(default_model, "load_default", lambda device=None: Sam(SMALL).eval())  # a ViT "default"
+    vit = Sam(SMALL).eval()  # a ViT "default", the base and what the delta is taken against
+    monkeypatch.setattr(train_text, "load_model", lambda model, weights, device: vit)
+    monkeypatch.setattr(default_model, "load_default", lambda device=None: vit)
     with pytest.raises(ValueError, match="position embeddings"):
         main(args)
     base = Sam(CNN_SMALL).eval()  # a 64 px CNN "default"
+    monkeypatch.setattr(train_text, "load_model", lambda model, weights, device: base)
     monkeypatch.setattr(default_model, "load_default", lambda device=None: base)
     assert main(args) == 0
     saved = torch.load(tmp_path / "text.pt", weights_only=True)
@@ -341,7 +346,8 @@ def test_unambiguous_phrases_exclude_look_alikes(bank):
     # a mask named alone by its name is named alone by its full phrase too
     assert not (name_only & ~full).any()
     for m in np.flatnonzero(full):
-        same = [i for i in np.flatnonzero(bank.image_of_mask == bank.image_of_mask[m]) if bank.words[i] == bank.words[m]]
+        same = [i for i in np.flatnonzero(bank.image_of_mask == bank.image_of_mask[m])
+                if bank.words[i] == bank.words[m]]
         assert same == [m]
 
 

@@ -19,14 +19,14 @@ import sys
 import numpy as np
 import pytest
 import torch
-from torch import nn
-
 import transformers  # noqa: F401 -- a test dependency: fail loudly when it is missing
+from small_configs import SMALL
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+from torch import nn
 from transformers import CLIPConfig, CLIPModel, PreTrainedTokenizerFast
 
+from samwidgets.inference.predictor import SamPredictor
 from samwidgets.modeling import Sam
-from samwidgets.predictor import SamPredictor
 from samwidgets.text import ClipLike, check_clip_like
 from samwidgets.text.adapters import (
     OPENAI_CLIP_MEAN,
@@ -38,8 +38,6 @@ from samwidgets.text.adapters import (
 )
 from samwidgets.text.scene_bank import build_bank
 from samwidgets.text.train_sam import crop_size_of, train_text_sam
-
-from small_configs import SMALL
 
 WORDS = ("a photo of the red green blue yellow wheel car house tree striped plain noisy circle square "
          "triangle big small").split()

@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from samwidgets import load_default
+from samwidgets.data.seeds import TEXT_EVAL_SEED_START
 from samwidgets.text import TEXT_MODEL_WEIGHTS, TINY_CLIP_WEIGHTS, load_default_text_model, load_tiny_clip
 from samwidgets.text.evaluate import QUERY_KINDS, evaluate_text_prompts
 from samwidgets.text.phrases import scene_vocabulary
 from samwidgets.text.scene_bank import build_bank
-from samwidgets.data.seeds import TEXT_EVAL_SEED_START
 from samwidgets.text.train_clip import retrieval_accuracy
 
 
@@ -49,10 +49,12 @@ def test_text_model_shares_the_default_encoders_frozen_part():
     first_tuned = base.config.encoder_depth - tuned
     text_state = text_model.image_encoder.state_dict()
     for k, v in base.image_encoder.state_dict().items():
-        if k.startswith(("patch_embed.", "pos_embed")) or (k.startswith("blocks.") and int(k.split(".")[1]) < first_tuned):
+        frozen_block = k.startswith("blocks.") and int(k.split(".")[1]) < first_tuned
+        if k.startswith(("patch_embed.", "pos_embed")) or frozen_block:
             torch.testing.assert_close(text_state[k], v, msg=k)
 
 
+@pytest.mark.slow
 def test_the_phrase_matters(clip):
     """An object's own phrase selects it better than a neighbour's phrase does (the evaluation's control).
 

@@ -8,8 +8,8 @@ import sys
 import pytest
 import torch
 
-from samwidgets import threads
-from samwidgets.threads import configure_threads, count_physical_cores, physical_cores
+from samwidgets.runtime import threads
+from samwidgets.runtime.threads import configure_threads, count_physical_cores, physical_cores
 
 
 def cpuinfo(*cpus: tuple[int, int, int]) -> str:

@@ -1,4 +1,4 @@
-"""``python -m samwidgets.train`` on COCO data (RLE and polygons): logs, atomic checkpoints, resume."""
+"""``python -m samwidgets train`` on COCO data (RLE and polygons): logs, atomic checkpoints, resume."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import pytest
 import torch
 from PIL import Image
 from pycocotools import mask as mask_utils
-
-from samwidgets import build_sam
-from samwidgets.train import lr_factor, main
-from samwidgets.training.datasets import CocoSource, write_coco
 from small_configs import SMALL
 
+from samwidgets import build_sam
+from samwidgets.cli.train import lr_factor, main
+from samwidgets.io.coco import write_coco
+from samwidgets.training.datasets import CocoSource
 
 
 @pytest.fixture()
@@ -56,11 +56,12 @@ def test_lr_schedule_warms_up_then_decays():
     assert lr_factor(55, 10, 100) == pytest.approx(0.55)
 
 
+@pytest.mark.slow
 def test_train_resume_and_finetune(coco_folder, tmp_path):
     config_json = tmp_path / "small.json"
     config_json.write_text(json.dumps(SMALL.to_dict()))
     out = tmp_path / "run"
-    common = ["--config-json", str(config_json), "--coco-images", str(coco_folder), "--coco-annotations",
+    common = ["--model", str(config_json), "--coco-images", str(coco_folder), "--coco-annotations",
               str(coco_folder / "instances.json"), "--images-per-step", "2", "--masks-per-image", "2",
               "--rounds", "3", "--warmup", "2", "--save-every", "2", "--out", str(out), "--no-progress"]
     assert main(common + ["--steps", "2"]) == 0
@@ -78,7 +79,7 @@ def test_train_resume_and_finetune(coco_folder, tmp_path):
     # fine-tune from those weights with a frozen image encoder: the encoder must not move
     out2 = tmp_path / "ft"
     ft = [a if a != str(out) else str(out2) for a in common]
-    assert main(ft + ["--steps", "2", "--init", str(out / "weights.pt"), "--freeze-image-encoder"]) == 0
+    assert main(ft + ["--steps", "2", "--weights", str(out / "weights.pt"), "--freeze-image-encoder"]) == 0
     tuned = torch.load(out2 / "weights.pt", weights_only=True)
     for k in weights:
         if k.startswith("image_encoder."):

@@ -28,8 +28,10 @@ def test_edges_are_the_mask_pixels_next_to_the_outside():
 
 def test_overlay_draws_objects_in_their_colours_and_the_edit_on_top():
     h = w = 20
-    a = np.zeros((h, w), bool); a[2:10, 2:10] = True
-    b = np.zeros((h, w), bool); b[5:15, 5:15] = True
+    a = np.zeros((h, w), bool)
+    a[2:10, 2:10] = True
+    b = np.zeros((h, w), bool)
+    b[5:15, 5:15] = True
     obj = AnnotatedObject(1, a, "a", 0.9, (255, 0, 0))
     edit = Edit(Prompt(points=((7.0, 7.0),), labels=(1,)),
                 Prediction(masks=b[None], scores=np.array([0.8]), low_res=np.zeros((1, 4, 4))))

@@ -96,19 +96,24 @@ def test_commit_select_rename_delete_and_ids(session):
 
 def test_every_action_undoes_and_redoes_exactly(session):
     states = [session.state]
-    session.add_point(10, 12); states.append(session.state)
-    session.choose((session.state.edit.prediction.chosen + 1) % 3); states.append(session.state)
-    session.add_point(30, 30, positive=False); states.append(session.state)
-    session.commit(); states.append(session.state)
-    session.rename(1, "cat"); states.append(session.state)
-    session.add_point(5, 40); states.append(session.state)
-    session.clear(); states.append(session.state)
-    session.select(None); states.append(session.state)
-    session.select(1); states.append(session.state)
-    session.delete(1); states.append(session.state)
-    session.add_point(8, 8); states.append(session.state)
-    session.commit(); states.append(session.state)
-    session.clear_all(); states.append(session.state)
+    steps = [
+        lambda: session.add_point(10, 12),
+        lambda: session.choose((session.state.edit.prediction.chosen + 1) % 3),
+        lambda: session.add_point(30, 30, positive=False),
+        lambda: session.commit(),
+        lambda: session.rename(1, "cat"),
+        lambda: session.add_point(5, 40),
+        lambda: session.clear(),
+        lambda: session.select(None),
+        lambda: session.select(1),
+        lambda: session.delete(1),
+        lambda: session.add_point(8, 8),
+        lambda: session.commit(),
+        lambda: session.clear_all(),
+    ]
+    for step in steps:
+        step()
+        states.append(session.state)
     assert session.state.objects == () and session.state.next_id == 3
 
     names = []

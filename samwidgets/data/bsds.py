@@ -25,8 +25,8 @@ BSDS photos; :func:`load_grabcut_masks` reads a folder of them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np

@@ -390,7 +390,7 @@ class SceneGenerator:
 
         out_masks, levels, parents, oids, names, attrs, full_areas = [], [], [], [], [], [], []
         oid = 0
-        for k, (kind, bbox, ents, full, eattrs) in enumerate(objects):
+        for k, (_kind, bbox, ents, full, eattrs) in enumerate(objects):
             vis = vis_per_obj[k]
             areas = [int(m.sum()) for m in vis]
             kept = [False] * len(ents)

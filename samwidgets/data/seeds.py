@@ -4,9 +4,9 @@ A procedural scene is a pure function of its seed (``SceneGenerator(seed)``), so
 means "a seed outside every training range". Training draws from the low ranges; everything
 evaluated lives at or above :data:`HELD_OUT_SEED_START`, each evaluation in its own block so that
 no two of them (and no training run) share a scene. ``tests/test_seeds.py`` checks that the held-out
-blocks are at least 10,000 seeds apart and that the training ranges end below them. One overlap is known and left as it is (moving it
-would change recorded results): the text SAM's bank for run seed s is the training range of a run
-with ``--seed s + 2``; the recorded runs all use seed 0.
+blocks are at least 10,000 seeds apart and that the training ranges end below them. One overlap is
+known and left as it is (moving it would change recorded results): the text SAM's bank for run seed
+s is the training range of a run with ``--seed s + 2``; the recorded runs all use seed 0.
 
 =======================  ==============================  =========================================
 range                    seeds                           used by

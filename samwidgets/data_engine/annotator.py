@@ -5,7 +5,7 @@ It plays the paper's annotators (section 4): it knows which object it wants
 candidates as a person would from the thumbnails, then adds corrective
 clicks (positive in missed regions, negative in spurious ones, each at the
 point farthest from the error's boundary, the protocol of
-:mod:`samwidgets.evaluate`) until the mask reaches ``target_iou``. When
+:mod:`samwidgets.evaluation.procedural`) until the mask reaches ``target_iou``. When
 ``max_clicks`` are not enough it finishes the mask with the brush and eraser
 (the paper's annotators had both), which costs ``brush_cost`` clicks' worth
 of time. Time per image is limited (``budget_per_image``, in clicks), so a
@@ -21,9 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..amg_utils import stability_score
-from ..evaluate import interior_centre, iou, next_click
-from ..predictor import SamPredictor
+from ..data.masks import mask_iou
+from ..evaluation.clicks import interior_centre, next_click
+from ..inference.amg_utils import stability_score
+from ..inference.predictor import SamPredictor
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ class SimulatedAnnotator:
         x, y = interior_centre(target)
         coords, labels = [[x, y]], [1]
         masks, predicted, low_res = self.predictor.predict(np.array(coords), np.array(labels), multimask_output=True)
-        ious = [iou(m, target) for m in masks]
+        ious = [mask_iou(m, target) for m in masks]
         best = int(np.argmax(ious))  # a person picks the candidate that looks right
         mask, prompt, score, model_score = masks[best], low_res[best][None], ious[best], float(predicted[best])
         target_iou, max_clicks = self.config.target_iou, self.config.max_clicks
@@ -88,7 +89,8 @@ class SimulatedAnnotator:
             labels.append(click[2])
             refined, predicted, refined_low = self.predictor.predict(
                 np.array(coords), np.array(labels), mask_input=prompt, multimask_output=False)
-            mask, prompt, score, model_score = refined[0], refined_low, iou(refined[0], target), float(predicted[0])
+            mask, prompt = refined[0], refined_low
+            score, model_score = mask_iou(refined[0], target), float(predicted[0])
         stability = stability_score(torch.from_numpy(prompt), self.predictor.model.mask_threshold, 1.0)
         brushed = score < target_iou
         return Annotation(mask=target.copy() if brushed else mask, clicks=len(coords), brushed=brushed,

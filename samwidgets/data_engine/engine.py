@@ -25,23 +25,22 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from PIL import Image
 from tqdm import tqdm
 
-from ..atomic import atomic_torch_save, atomic_write_bytes
 from ..data import SceneGenerator
 from ..data.scenes import Scene
-from ..evaluate import evaluate
-from ..modeling import Sam
-from ..sa1b import write_sa1b
-from ..train import lr_factor
 from ..data.seeds import ENGINE_EVAL_SEED_START, POOL_SEED_START, POOL_STAGE_STRIDE
+from ..evaluation.procedural import evaluate
+from ..io.atomic import atomic_torch_save, atomic_write_bytes
+from ..io.sa1b import write_sa1b
+from ..modeling import Sam
 from ..training.datasets import AnnotatedSource
 from ..training.loop import freeze_image_encoder, make_optimizer, training_step
+from ..training.schedule import lr_factor
 from .annotator import AnnotatorConfig
-from .stages import STAGE_NAMES, StageResult, assisted_manual, fully_automatic, semi_automatic
+from .stages import StageResult, assisted_manual, fully_automatic, semi_automatic
 
 #: The engine's scenes: more and smaller objects than the training distribution of the bundled model.
 ENGINE_SCENES = {"min_objects": 3, "max_objects": 7, "min_object_size": 0.12, "max_object_size": 0.45}

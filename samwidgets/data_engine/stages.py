@@ -17,17 +17,18 @@ the paper measured it by having professionals correct a sample).
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from ..amg_utils import box_xyxy_to_xywh
-from ..automatic_mask_generator import SamAutomaticMaskGenerator
+from ..data.masks import mask_iou
 from ..data.scenes import Scene
-from ..evaluate import iou
+from ..inference.amg_utils import box_xyxy_to_xywh
+from ..inference.automatic_mask_generator import SamAutomaticMaskGenerator
+from ..inference.predictor import SamPredictor
 from ..modeling import Sam
-from ..predictor import SamPredictor
 from .annotator import Annotation, AnnotatorConfig, SimulatedAnnotator
 
 STAGE_NAMES = ("assisted-manual", "semi-automatic", "fully-automatic")
@@ -95,7 +96,7 @@ class StageResult:
 
 
 def _best_iou(mask: np.ndarray, candidates: Sequence[np.ndarray]) -> float:
-    return max((iou(mask, c) for c in candidates), default=0.0)
+    return max((mask_iou(mask, c) for c in candidates), default=0.0)
 
 
 def _manual_record(annotation: Annotation) -> dict[str, Any]:

@@ -13,8 +13,9 @@ The three official configurations (``vit_b``, ``vit_l``, ``vit_h``) are in
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
-from typing import Any, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ class SamConfig:
         """Side of the decoder's low-res logits and of the mask prompt (256 officially)."""
         return 4 * self.embedding_size
 
-    def replace(self, **changes: Any) -> "SamConfig":
+    def replace(self, **changes: Any) -> SamConfig:
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
 
@@ -113,7 +114,7 @@ class SamConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "SamConfig":
+    def from_dict(cls, d: Mapping[str, Any]) -> SamConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - known
         if unknown:
@@ -121,7 +122,7 @@ class SamConfig:
         return cls(**d)
 
     @classmethod
-    def from_reference_config(cls, cfg: Mapping[str, Any]) -> "SamConfig":
+    def from_reference_config(cls, cfg: Mapping[str, Any]) -> SamConfig:
         """Convert the nested keyword dict of the reference classes
         (``{"image_encoder": {...}, "prompt_encoder": {...}, "mask_decoder": {...}}``)."""
         enc, pe, dec = cfg["image_encoder"], cfg["prompt_encoder"], cfg["mask_decoder"]

@@ -3,6 +3,10 @@ with decomposed relative positions, and a convolutional neck.
 
 Shapes for vit_b on a 1024 x 1024 input: 1 x 3 x 1024 x 1024 -> patches
 1 x 64 x 64 x 768 -> blocks (same shape) -> neck 1 x 256 x 64 x 64.
+
+This is the plain algorithm, written like the reference. ``SamPredictor``
+runs faster equivalents of ``Attention`` and ``Block`` (same weights, same
+outputs within float rounding): see :mod:`samwidgets.modeling.fast`.
 """
 
 from __future__ import annotations
@@ -65,13 +69,12 @@ def decomposed_rel_pos_bias(
 
 
 class Attention(nn.Module):
-    """Multi-head self-attention over a 2-D token grid, with optional relative positions.
+    """Multi-head self-attention over a 2-D grid of tokens, with decomposed relative positions.
 
-    Runs on ``F.scaled_dot_product_attention`` with the relative-position bias
-    as ``attn_mask`` (the default scale applies to q.k only, as in the
-    reference). Large grids are processed in blocks of query rows so the full
-    heads x N x N bias and score tensors never exist at once; each query row
-    is independent, so the result is the same.
+    Every token attends to every other token of the grid it is given: the
+    whole 64 x 64 grid in a global block, one 14 x 14 window in a windowed
+    block (the windows arrive as a batch). The scores are the scaled dot
+    products q.k plus the relative-position bias, as in the reference.
     """
 
     def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, use_rel_pos: bool = True,
@@ -86,59 +89,43 @@ class Attention(nn.Module):
         if use_rel_pos:
             if input_size is None:
                 raise ValueError("input_size is needed for relative positions")
+            # one learned vector per relative offset along each axis: -(size-1) .. size-1
             self.rel_pos_h = nn.Parameter(torch.zeros(2 * input_size[0] - 1, head_dim))
             self.rel_pos_w = nn.Parameter(torch.zeros(2 * input_size[1] - 1, head_dim))
-        #: queries per block when the grid is large (bounded memory; same result)
-        self.query_block_tokens = 1024
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """B x H x W x D -> B x H x W x D."""
-        return self.proj(self.attend(self.qkv(x)))
+        b, h, w, _ = x.shape
+        # qkv: 3 x B x heads x HW x head_dim
+        qkv = self.qkv(x).reshape(b, h * w, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.reshape(3, b * self.num_heads, h * w, -1).unbind(0)  # each (B*heads) x HW x head_dim
 
-    def attend(self, qkv: torch.Tensor) -> torch.Tensor:
-        """The attention itself, between the qkv and the output projections: B x H x W x 3D -> B x H x W x D."""
-        b, h, w, _ = qkv.shape
-        n = h * w
-        qkv = qkv.reshape(b, n, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv.unbind(0)  # each B x heads x N x head_dim
+        attn = (q * self.scale) @ k.transpose(-2, -1)  # (B*heads) x HW x HW: every query against every key
         if self.use_rel_pos:
             rel_h = get_rel_pos(h, h, self.rel_pos_h)  # H x H x head_dim
             rel_w = get_rel_pos(w, w, self.rel_pos_w)  # W x W x head_dim
-        rows_per_block = max(1, self.query_block_tokens // w)
-        outputs = []
-        for r0 in range(0, h, rows_per_block):
-            r1 = min(h, r0 + rows_per_block)
-            q_blk = q[:, :, r0 * w : r1 * w]  # B x heads x (rows*W) x head_dim
-            bias = None
-            if self.use_rel_pos:
-                bias = decomposed_rel_pos_bias(
-                    q_blk.reshape(b * self.num_heads, (r1 - r0) * w, -1), rel_h[r0:r1], rel_w, (r1 - r0, w), (h, w)
-                ).view(b, self.num_heads, (r1 - r0) * w, n)
-                bias = bias.to(q_blk.dtype)
-            outputs.append(F.scaled_dot_product_attention(q_blk, k, v, attn_mask=bias))
-        out = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=2)  # B x heads x N x head_dim
-        return out.permute(0, 2, 1, 3).reshape(b, h, w, -1)
+            attn = attn + decomposed_rel_pos_bias(q, rel_h, rel_w, (h, w), (h, w))  # the bias uses unscaled q
+        attn = attn.softmax(dim=-1)
+
+        x = attn @ v  # (B*heads) x HW x head_dim
+        x = x.view(b, self.num_heads, h, w, -1).permute(0, 2, 3, 1, 4).reshape(b, h, w, -1)  # B x H x W x D
+        return self.proj(x)
 
 
-def window_partition(x: torch.Tensor, window_size: int, fill: torch.Tensor | None = None
-                     ) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Split B x H x W x C into (B * nW) x ws x ws x C windows, padding bottom/right.
+def window_partition(x: torch.Tensor, window_size: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Split B x H x W x C into (B * nW) x ws x ws x C windows, zero-padding bottom and right.
 
-    The padding is zeros, or ``fill`` (C values) in every padded position.
+    Returns the windows and the padded size (Hp, Wp). The padding is not
+    masked in the attention: a padded token is a zero vector like any other.
     """
     b, h, w, c = x.shape
     pad_h = (window_size - h % window_size) % window_size
     pad_w = (window_size - w % window_size) % window_size
     if pad_h or pad_w:
-        if fill is None:
-            x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
-        else:
-            padded = fill.to(x.dtype).expand(b, h + pad_h, w + pad_w, c).clone()
-            padded[:, :h, :w] = x
-            x = padded
+        x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))  # pads the last dims first: C by 0, W by pad_w, H by pad_h
     hp, wp = h + pad_h, w + pad_w
     x = x.view(b, hp // window_size, window_size, wp // window_size, window_size, c)
-    windows = x.permute(0, 1, 3, 2, 4, 5).reshape(-1, window_size, window_size, c)
+    windows = x.permute(0, 1, 3, 2, 4, 5).reshape(-1, window_size, window_size, c)  # (B*nW) x ws x ws x C
     return windows, (hp, wp)
 
 
@@ -149,14 +136,14 @@ def window_unpartition(windows: torch.Tensor, window_size: int, pad_hw: tuple[in
     h, w = hw
     b = windows.shape[0] // (hp * wp // window_size // window_size)
     x = windows.view(b, hp // window_size, wp // window_size, window_size, window_size, -1)
-    x = x.permute(0, 1, 3, 2, 4, 5).reshape(b, hp, wp, -1)
+    x = x.permute(0, 1, 3, 2, 4, 5).reshape(b, hp, wp, -1)  # B x Hp x Wp x C
     if hp > h or wp > w:
         x = x[:, :h, :w, :].contiguous()
     return x
 
 
 class Block(nn.Module):
-    """Pre-norm transformer block; windowed attention when window_size > 0, else global."""
+    """Pre-norm transformer block: attention (within windows when window_size > 0, else global), then an MLP."""
 
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float, qkv_bias: bool, use_rel_pos: bool,
                  window_size: int, input_size: tuple[int, int], eps: float) -> None:
@@ -170,35 +157,18 @@ class Block(nn.Module):
         self.mlp = MLPBlock(dim, int(dim * mlp_ratio), nn.GELU)
         self.window_size = window_size
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # B x H x W x D
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """B x H x W x D -> B x H x W x D."""
         shortcut = x
         x = self.norm1(x)
+        if self.window_size > 0:  # attention within non-overlapping windows, the grid zero-padded to fit them
+            h, w = x.shape[1], x.shape[2]
+            x, pad_hw = window_partition(x, self.window_size)  # (B*nW) x ws x ws x D
+        x = self.attn(x)
         if self.window_size > 0:
-            x = self._windowed_attention(x)
-        else:
-            x = self.attn(x)
+            x = window_unpartition(x, self.window_size, pad_hw, (h, w))  # B x H x W x D, padding dropped
         x = shortcut + x
         return x + self.mlp(self.norm2(x))
-
-
-    def _windowed_attention(self, x: torch.Tensor) -> torch.Tensor:
-        """Attention within windows, with the projections run on real tokens only: B x H x W x D -> same.
-
-        The reference pads the normalised tokens with zeros and does not mask
-        them, so a padded token's q, k and v are exactly the qkv bias. Filling
-        the padding of the projected tokens with that bias therefore gives
-        the same attention while the qkv projection skips the padding (about
-        16% of the tokens of vit_b: 64 x 64 padded to 70 x 70), and the output
-        projection runs after the padding is dropped again.
-        """
-        h, w = x.shape[1], x.shape[2]
-        qkv = self.attn.qkv(x)  # B x H x W x 3D, real tokens only
-        bias = self.attn.qkv.bias
-        fill = bias if bias is not None else torch.zeros(qkv.shape[-1], dtype=qkv.dtype, device=qkv.device)
-        windows, pad_hw = window_partition(qkv, self.window_size, fill=fill)  # (B*nW) x ws x ws x 3D
-        out = self.attn.attend(windows)  # (B*nW) x ws x ws x D
-        out = window_unpartition(out, self.window_size, pad_hw, (h, w))  # B x H x W x D
-        return self.attn.proj(out)
 
 
 class ImageEncoderViT(nn.Module):
@@ -237,14 +207,18 @@ class ImageEncoderViT(nn.Module):
         return self.neck(x.permute(0, 3, 1, 2))  # B x C x 64 x 64
 
 
-def encoder_flops(config: SamConfig) -> int:
+def encoder_flops(config: SamConfig, project_padding: bool = True) -> int:
     """Multiply-adds x 2 of one image through the encoder (matmuls and convs only).
 
-    Written out like nanoGPT's estimate: per block, qkv + proj and the MLP on
-    the real tokens only (windowed blocks fill the padding's q, k, v with the
-    qkv bias instead of projecting it), plus attention scores and weighted
-    sums within each attention region, padded windows included, and the
-    relative-position einsums. CNN-encoder configurations are counted by
+    Written out like nanoGPT's estimate of the code above: per block, qkv +
+    proj on every token the attention sees (a windowed block's padding
+    included: it is zeros, projected like real tokens), the MLP on the real
+    tokens only (it runs after the padding is dropped), plus attention
+    scores and weighted sums within each attention region and the
+    relative-position einsums. The predictor's fast path skips projecting
+    the padding (:mod:`samwidgets.modeling.fast`): ``project_padding=False``
+    counts what it runs, the default counts the algorithm above. CNN-encoder
+    configurations are counted by
     :func:`~samwidgets.modeling.image_encoder_cnn.cnn_encoder_flops`.
     """
     if config.encoder_type == "cnn":
@@ -261,7 +235,8 @@ def encoder_flops(config: SamConfig) -> int:
         else:
             padded = math.ceil(g / c.window_size) * c.window_size
             tokens, region = padded * padded, c.window_size**2
-        flops += 2 * g * g * d * (3 * d + d)  # qkv + proj, on the real tokens
+        projected = tokens if project_padding else g * g
+        flops += 2 * projected * d * (3 * d + d)  # qkv + proj: on the padded grid, or on the real tokens only
         flops += 2 * g * g * d * int(d * c.mlp_ratio) * 2  # MLP, after the padding is removed
         flops += 2 * tokens * region * d * 2  # q.k and attn.v
         if c.use_rel_pos:

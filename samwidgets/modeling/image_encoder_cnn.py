@@ -99,7 +99,8 @@ def pack_high_res(features: torch.Tensor) -> torch.Tensor:
 
 
 def unpack_high_res(packed: torch.Tensor) -> torch.Tensor:
-    """The inverse of :func:`pack_high_res`, in the decoder's layout: B x 16c x h x w -> B x h x w x 2 x 2 x 2 x 2 x c."""
+    """The inverse of :func:`pack_high_res`, in the fast decoder's layout:
+    B x 16c x h x w -> B x h x w x 2 x 2 x 2 x 2 x c."""
     b, cc, h, w = packed.shape
     return packed.reshape(b, 2, 2, 2, 2, cc // 16, h, w).permute(0, 6, 7, 1, 2, 3, 4, 5)
 

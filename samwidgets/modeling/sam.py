@@ -1,5 +1,10 @@
 """The Sam module: image encoder + prompt encoder + mask decoder, with the
-pixel normalisation, padding and mask post-processing of the reference."""
+pixel normalisation, padding and mask post-processing of the reference.
+
+This is the plain algorithm. ``SamPredictor`` switches a model to faster
+equivalents of its parts (same weights, same outputs within float rounding):
+see :mod:`samwidgets.modeling.fast`.
+"""
 
 from __future__ import annotations
 
@@ -57,28 +62,13 @@ class Sam(nn.Module):
         """Low-res logits B x M x S x S (S = config.low_res_mask_size) -> B x M x H x W logits at the original size.
 
         Upsample to the padded input square, crop away the padding, resize to
-        the original image. The last resize is skipped when it is the identity
-        (bilinear, align_corners=False, same size), which changes no value.
-        The padding is never upsampled: only the low-res rows and columns that
-        the crop's pixels read are upsampled, by the same factor, so each
-        kept pixel has the same source positions and weights and the same
-        value (a 1024 x 768 photo: a quarter less work).
+        the original image, as the reference. input_size: (h, w) of the resized
+        image before padding; original_size: (H, W) of the image before resizing.
         """
         size = self.image_encoder.img_size
-        low = masks.shape[-1]
-        if size % low == 0 and masks.shape[-2] == low:
-            factor = size // low
-            # output pixel y reads low-res rows floor((y + 0.5) / factor - 0.5) and the next: for y < n, below
-            # ceil(n / factor) + 1; upsampling those rows alone by the same factor keeps every weight
-            rows, cols = (min(low, -(-n // factor) + 1) for n in input_size[:2])
-            masks = F.interpolate(masks[..., :rows, :cols], (rows * factor, cols * factor), mode="bilinear",
-                                  align_corners=False)
-        else:
-            masks = F.interpolate(masks, (size, size), mode="bilinear", align_corners=False)
-        masks = masks[..., : input_size[0], : input_size[1]]
-        if tuple(masks.shape[-2:]) != tuple(original_size):
-            masks = F.interpolate(masks, tuple(original_size), mode="bilinear", align_corners=False)
-        return masks
+        masks = F.interpolate(masks, (size, size), mode="bilinear", align_corners=False)  # B x M x S' x S'
+        masks = masks[..., : input_size[0], : input_size[1]]  # B x M x h x w: the padding cropped away
+        return F.interpolate(masks, tuple(original_size), mode="bilinear", align_corners=False)  # B x M x H x W
 
     @torch.no_grad()
     def forward(self, batched_input: list[dict[str, Any]], multimask_output: bool) -> list[dict[str, torch.Tensor]]:
@@ -93,7 +83,7 @@ class Sam(nn.Module):
         input_images = torch.stack([self.preprocess(x["image"]) for x in batched_input], dim=0)
         image_embeddings = self.image_encoder(input_images)
         outputs = []
-        for record, emb in zip(batched_input, image_embeddings):
+        for record, emb in zip(batched_input, image_embeddings, strict=True):
             points = (record["point_coords"], record["point_labels"]) if "point_coords" in record else None
             sparse, dense = self.prompt_encoder(points=points, boxes=record.get("boxes"),
                                                 masks=record.get("mask_inputs"), embeddings=record.get("embeddings"))

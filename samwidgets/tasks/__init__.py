@@ -1,6 +1,6 @@
 """The paper's zero-shot tasks (section 7), each a function to run on any image plus a metric.
 
-- :mod:`.single_point`: single-point valid mask (section 7.1), the protocol of :mod:`samwidgets.evaluate`;
+- :mod:`.single_point`: single-point valid mask (section 7.1), the protocol of :mod:`samwidgets.evaluation.procedural`;
 - :mod:`.edges`: edge detection from a 16 x 16 grid of masks, scored by ODS/OIS/AP/R50 (section 7.2);
 - :mod:`.proposals`: object proposals from a dense point grid, scored by mask average recall (section 7.3);
 - :mod:`.instances`: instance segmentation from (noisy ground-truth) boxes, scored by COCO mask AP (section 7.4).

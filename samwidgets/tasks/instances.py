@@ -13,15 +13,16 @@ from __future__ import annotations
 import contextlib
 import io
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-from .. import amg_utils as amg
-from ..images import ImageLike
-from ..modeling import Sam
-from ..predictor import SamPredictor
 from ..data.seeds import INSTANCES_SEED_START
+from ..inference import amg_utils as amg
+from ..inference.images import ImageLike
+from ..inference.predictor import SamPredictor
+from ..modeling import Sam
 
 
 def noisy_boxes(boxes: np.ndarray, image_size: tuple[int, int], noise: float = 0.075, seed: int = 0) -> np.ndarray:
@@ -114,7 +115,8 @@ def coco_mask_ap(images_gt: Sequence[np.ndarray], predictions: Sequence[tuple[np
         pred_scores = np.asarray(pred_scores, dtype=np.float64).reshape(-1)  # P
         if len(pred_masks) != len(pred_scores):
             raise ValueError(f"image {image_id - 1}: {len(pred_masks)} masks but {len(pred_scores)} scores")
-        detections += [{"image_id": image_id, "category_id": 1, "segmentation": amg.mask_to_rle_json(m), "score": float(s)}
+        detections += [{"image_id": image_id, "category_id": 1, "segmentation": amg.mask_to_rle_json(m),
+                        "score": float(s)}
                        for m, s in zip(pred_masks, pred_scores)]
     if not detections:
         return {"AP": 0.0, "AP50": 0.0, "AP75": 0.0, "AR@100": 0.0}
@@ -150,7 +152,7 @@ def evaluate_instances(model: Sam | None = None, num_scenes: int = 20, seed_star
     from ..data import SceneGenerator
 
     if model is None:
-        from ..default_model import load_default
+        from ..hub.default_model import load_default
 
         model = load_default()
     start = time.perf_counter()

@@ -7,24 +7,25 @@ at box IoU 0.9 instead of 0.7 (keep near-duplicates apart only when they are
 nearly identical), and up to ``max_proposals`` masks ranked by the mean of
 the predicted IoU ("confidence") and the stability score.
 
-The grid loop is :class:`samwidgets.automatic_mask_generator.SamAutomaticMaskGenerator`;
+The grid loop is :class:`samwidgets.inference.automatic_mask_generator.SamAutomaticMaskGenerator`;
 here only the ranking, the NMS and the cut to K masks are new.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
-from .. import amg_utils as amg
-from ..automatic_mask_generator import SamAutomaticMaskGenerator
 from ..data.seeds import PROPOSALS_SEED_START
-from ..images import ImageLike, as_rgb_uint8
+from ..inference import amg_utils as amg
+from ..inference.automatic_mask_generator import SamAutomaticMaskGenerator
+from ..inference.images import ImageLike, as_rgb_uint8
+from ..inference.predictor import SamPredictor
 from ..modeling import Sam
-from ..predictor import SamPredictor
 
 #: The paper's recall thresholds: IoU 0.5, 0.55, ..., 0.95 (as COCO / LVIS).
 IOU_THRESHOLDS = np.round(np.arange(0.5, 1.0, 0.05), 2)
@@ -167,7 +168,7 @@ def evaluate_proposals(model: Sam | None = None, num_scenes: int = 20, seed_star
     from ..data import SceneGenerator
 
     if model is None:
-        from ..default_model import load_default
+        from ..hub.default_model import load_default
 
         model = load_default()
     start = time.perf_counter()

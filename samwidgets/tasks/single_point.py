@@ -1,6 +1,6 @@
 """Single-point valid mask (paper section 7.1): one click at an object's centre, how good is the mask?
 
-The protocol itself lives in :mod:`samwidgets.evaluate` (first click at the
+The protocol itself lives in :mod:`samwidgets.evaluation.procedural` (first click at the
 maximum of the interior distance transform, further clicks at the centre of
 the largest error region, mIoU after 1, 2, 3, 5, 9 clicks); this module only
 gives it the task-style interface of :mod:`samwidgets.tasks` and reuses it.
@@ -14,10 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from ..evaluate import evaluate, interior_centre
-from ..modeling import Sam
-from ..predictor import SamPredictor
 from ..data.seeds import EVALUATE_SEED_START
+from ..evaluation.clicks import interior_centre
+from ..evaluation.procedural import evaluate
+from ..inference.predictor import SamPredictor
+from ..modeling import Sam
 
 
 def segment_from_point(predictor: SamPredictor, point: tuple[float, float] | np.ndarray) -> tuple[np.ndarray, float]:
@@ -39,10 +40,10 @@ def segment_object_centre(predictor: SamPredictor, target: np.ndarray) -> tuple[
 
 def single_point_miou(model: Sam, num_scenes: int = 50, seed_start: int = EVALUATE_SEED_START,
                       max_masks_per_scene: int | None = 8) -> dict[str, Any]:
-    """The protocol of :func:`samwidgets.evaluate.evaluate` on ``num_scenes`` held-out scenes, as a dict.
+    """The protocol of :func:`samwidgets.evaluation.procedural.evaluate` on ``num_scenes`` held-out scenes, as a dict.
 
-    Same defaults (and so the same scenes and numbers) as ``python -m samwidgets.evaluate``.
-    Keys: those of :class:`samwidgets.evaluate.EvalResult` (``miou_confident`` / ``miou_oracle``
+    Same defaults (and so the same scenes and numbers) as ``python -m samwidgets evaluate``.
+    Keys: those of :class:`samwidgets.evaluation.procedural.EvalResult` (``miou_confident`` / ``miou_oracle``
     by number of clicks, ``miou_box``, ``ambiguity_score``...) plus ``seconds`` (wall time).
     """
     start = time.perf_counter()
@@ -53,7 +54,7 @@ def single_point_miou(model: Sam, num_scenes: int = 50, seed_start: int = EVALUA
 def evaluate_single_point(model: Sam | None = None, num_scenes: int = 20, **kwargs: Any) -> dict[str, Any]:
     """:func:`single_point_miou` with the bundled model by default (``samwidgets.load_default()``)."""
     if model is None:
-        from ..default_model import load_default
+        from ..hub.default_model import load_default
 
         model = load_default()
     return single_point_miou(model, num_scenes=num_scenes, **kwargs)

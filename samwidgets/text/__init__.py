@@ -6,16 +6,16 @@ phrase instead. No pretrained CLIP can be downloaded here, so samwidgets
 ships the whole path at small scale:
 
 - :class:`TinyClip`, a crop encoder and a word encoder trained contrastively
-  on procedural scenes (``python -m samwidgets.text.train_clip``), bundled
+  on procedural scenes (``python -m samwidgets train-clip``), bundled
   as ``weights/tiny_clip.pt``;
 - a default_tiny SAM fine-tuned with TinyClip's crop embeddings as prompts
-  (``python -m samwidgets.text.train_sam``), bundled as
+  (``python -m samwidgets train-text``), bundled as
   ``weights/default_tiny_text.pt`` (only the tensors that differ from
   default_tiny);
 - adapters that let a real CLIP take TinyClip's place
   (:mod:`samwidgets.text.adapters`).
 
-    >>> from samwidgets.predictor import SamPredictor
+    >>> from samwidgets.inference.predictor import SamPredictor
     >>> from samwidgets.text import load_default_text_model, load_tiny_clip
     >>> predictor = SamPredictor(load_default_text_model(), text_encoder=load_tiny_clip())
     >>> predictor.set_image(image)                                   # doctest: +SKIP
@@ -29,10 +29,10 @@ from pathlib import Path
 
 import torch
 
-from ..build import build_sam
-from ..devices import resolve_device
+from ..hub.build import build_sam
+from ..inference.text_encoder import ClipLike, check_clip_like
 from ..modeling import Sam, SamConfig
-from .encoders import ClipLike, check_clip_like
+from ..runtime.devices import resolve_device
 from .tiny_clip import TinyClip, TinyClipConfig
 
 __all__ = ["ClipLike", "TinyClip", "TinyClipConfig", "check_clip_like", "load_tiny_clip",
@@ -48,7 +48,7 @@ def load_tiny_clip(path: str | os.PathLike | None = None, device: str | torch.de
     """The bundled TinyClip (or one from ``path``), in eval mode."""
     path = Path(path) if path is not None else TINY_CLIP_WEIGHTS
     if not path.is_file():
-        raise FileNotFoundError(f"no TinyClip at {path}; train one with `python -m samwidgets.text.train_clip --out {path}`")
+        raise FileNotFoundError(f"no TinyClip at {path}; train one with `python -m samwidgets train-clip --out {path}`")
     return TinyClip.load(path, resolve_device(device))
 
 
@@ -58,11 +58,11 @@ def save_text_model(model: Sam, path: str | os.PathLike, *, delta: bool = False,
     and any encoder layers it tuned), so the bundled file need not repeat the frozen encoder. The config is
     always saved whole, so a model trained at another image size than default_tiny's (a CNN encoder's
     weights fit any size) loads back at its own size."""
-    from ..atomic import atomic_torch_save
+    from ..io.atomic import atomic_torch_save
 
     state = model.state_dict()
     if delta:
-        from ..default_model import load_default
+        from ..hub.default_model import load_default
 
         base = load_default("cpu").state_dict()
         state = {k: v for k, v in state.items()
@@ -77,14 +77,14 @@ def load_default_text_model(path: str | os.PathLike | None = None,
     path = Path(path) if path is not None else TEXT_MODEL_WEIGHTS
     if not path.is_file():
         raise FileNotFoundError(
-            f"no text-prompt model at {path}; train one with `python -m samwidgets.text.train_sam --out {path}`")
+            f"no text-prompt model at {path}; train one with `python -m samwidgets train-text --out {path}`")
     obj = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(obj, dict) or "config" not in obj or "state_dict" not in obj:
         raise ValueError(f"{path} is not a text-prompt SAM file (saved by samwidgets.text.save_text_model)")
     config = SamConfig.from_dict(obj["config"])
     state = dict(obj["state_dict"])
     if obj.get("format") == _FORMAT_DELTA:
-        from ..default_model import load_default
+        from ..hub.default_model import load_default
 
         state = {**load_default("cpu").state_dict(), **state}  # the delta over default_tiny's tensors
     return build_sam(config, state, model_type="default_tiny_text").to(resolve_device(device))

@@ -3,7 +3,7 @@
 SAM learns its text prompt from the CLIP *image* embedding of each mask's
 crop and is given the CLIP *text* embedding at inference (paper, appendix
 D.5), so a CLIP here must serve both sides: ``encode_crops`` for training
-(``python -m samwidgets.text.train_sam``) and ``encode_text`` for
+(``python -m samwidgets train-text``) and ``encode_text`` for
 ``SamPredictor.predict(text=...)``. Two families are wrapped:
 
 - :class:`HFClipAdapter`: a Hugging Face ``transformers.CLIPModel`` (or any
@@ -24,13 +24,14 @@ embeddings (see ``samwidgets/text/REAL_CLIP.md``).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..devices import resolve_device
+from ..runtime.devices import resolve_device
 
 __all__ = ["HFClipAdapter", "OpenClipAdapter", "load_hf_clip", "load_open_clip",
            "OPENAI_CLIP_MEAN", "OPENAI_CLIP_STD"]

@@ -1,6 +1,6 @@
 """How well text prompts segment, beside points and boxes, and which words fail.
 
-    python -m samwidgets.text.evaluate --out runs/text_eval.json
+    python -m samwidgets evaluate-text --out runs/text_eval.json
 
 On held-out scenes every mask is asked for by phrases of several kinds (the
 full phrase, "colour name", the name alone, ...). A phrase counts only where
@@ -18,21 +18,17 @@ hierarchy.
 
 from __future__ import annotations
 
-import argparse
-import json
 from collections import defaultdict
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..evaluate import interior_centre, iou
+from ..data.masks import mask_iou
+from ..evaluation.clicks import interior_centre
+from ..inference.predictor import SamPredictor
+from ..inference.text_encoder import ClipLike
 from ..modeling import Sam
-from ..predictor import SamPredictor
-from ..build import at_image_size
-from ..data.seeds import TEXT_EVAL_SEED_START
 from .crops import mask_box
-from .encoders import ClipLike
 from .phrases import FACETS, phrase
 from .scene_bank import SceneBank
 from .train_sam import paper_min_area
@@ -95,7 +91,7 @@ def evaluate_text_prompts(model: Sam, clip: ClipLike, bank: SceneBank, *, kinds:
             pred, iou_pred, _ = predictor.predict_torch(None, None, embeddings=emb)  # B x 3 x H x W, B x 3
             pred, iou_pred = pred.cpu().numpy(), iou_pred.cpu().numpy()
             for row, k in enumerate(chosen):
-                ious = [iou(pred[row, j], masks[k]) for j in range(pred.shape[1])]
+                ious = [mask_iou(pred[row, j], masks[k]) for j in range(pred.shape[1])]
                 scores[name].append(ious[int(np.argmax(iou_pred[row]))])
                 oracle[name].append(max(ious))
                 if name == "full phrase":
@@ -107,7 +103,7 @@ def evaluate_text_prompts(model: Sam, clip: ClipLike, bank: SceneBank, *, kinds:
                 pred_n, iou_n = pred_n.cpu().numpy(), iou_n.cpu().numpy()
                 own = scores[name][-len(chosen):]
                 for row, k in enumerate(chosen):
-                    control.append((own[row], iou(pred_n[row, int(np.argmax(iou_n[row]))], masks[k])))
+                    control.append((own[row], mask_iou(pred_n[row, int(np.argmax(iou_n[row]))], masks[k])))
     result: dict = {"scenes": int(len(bank.images)), "min_area": int(min_area), "queries": {}}
     for name in kinds:
         v = np.array(scores[name])
@@ -142,10 +138,11 @@ def point_and_box_miou(model: Sam, bank: SceneBank, indices: np.ndarray) -> dict
         for target in bank.masks(members):
             x, y = interior_centre(target)
             p, q, _ = predictor.predict(np.array([[x, y]]), np.array([1]))
-            point_scores.append(iou(p[int(np.argmax(q))], target))
+            point_scores.append(mask_iou(p[int(np.argmax(q))], target))
             b, _, _ = predictor.predict(box=mask_box(target), multimask_output=False)
-            box_scores.append(iou(b[0], target))
-    return {"count": len(point_scores), "one_point_miou": float(np.mean(point_scores)) if point_scores else float("nan"),
+            box_scores.append(mask_iou(b[0], target))
+    return {"count": len(point_scores),
+            "one_point_miou": float(np.mean(point_scores)) if point_scores else float("nan"),
             "box_miou": float(np.mean(box_scores)) if box_scores else float("nan")}
 
 
@@ -175,10 +172,12 @@ def markdown(result: dict, min_count: int = 10) -> str:
             lines.append(f"| box (the full phrase's masks{who}) | {s['count']} | {s['box_miou']:.3f} | | |")
     if result.get("neighbour_control", {}).get("count"):
         c = result["neighbour_control"]
-        lines += ["", f"Does the phrase matter? On {c['count']} objects with a neighbour in their image, the object's own "
+        lines += ["", f"Does the phrase matter? On {c['count']} objects with a neighbour in their image, "
+                      "the object's own "
                       f"full phrase gives mIoU {c['own_phrase_miou']:.3f}, a neighbour's phrase "
                       f"{c['neighbour_phrase_miou']:.3f} (scored against the same object); the own phrase is better "
-                      f"for {c['own_phrase_better']:.0%} of them, the neighbour's for {c['neighbour_phrase_better']:.0%}."]
+                      f"for {c['own_phrase_better']:.0%} of them, "
+                      f"the neighbour's for {c['neighbour_phrase_better']:.0%}."]
     for facet, words in result["by_word"].items():
         shown = [(w, c, m) for w, (c, m) in words.items() if c >= min_count]
         if shown:
@@ -186,39 +185,3 @@ def markdown(result: dict, min_count: int = 10) -> str:
             lines.append(f"full phrase mIoU by {facet} (>= {min_count} masks): " +
                          ", ".join(f"{w} {m:.2f} ({c})" for w, c, m in shown))
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    from . import load_default_text_model, load_tiny_clip
-    from .scene_bank import build_bank
-
-    p = argparse.ArgumentParser(prog="python -m samwidgets.text.evaluate", description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", default=None, help="a text SAM file (default: the bundled one)")
-    p.add_argument("--clip", default=None, help="a TinyClip file (default: the bundled one)")
-    p.add_argument("--scenes", type=int, default=100, help="held-out scenes")
-    p.add_argument("--min-area", type=int, default=None,
-                   help="ask only for masks of this many pixels or more (default: as in training, the paper's rule)")
-    p.add_argument("--out", default=None, help="write the result as JSON here (and .md beside it)")
-    args = p.parse_args(argv)
-    model = load_default_text_model(args.model)
-    clip = load_tiny_clip(args.clip)
-    # the scenes at the text model's own input size (it may have been trained at another than the bundled model's)
-    bank = build_bank(range(TEXT_EVAL_SEED_START, TEXT_EVAL_SEED_START + args.scenes),
-                      image_size=model.image_encoder.img_size, processes=2)
-    from ..default_model import load_default
-
-    base = load_default(model.device)
-    if base.config.encoder_type == "cnn":
-        base = at_image_size(base, model.image_encoder.img_size)  # the base as it was fine-tuned
-    result = evaluate_text_prompts(model, clip, bank, base_model=base, min_area=args.min_area)
-    text = markdown(result)
-    print(text)
-    if args.out:
-        out = Path(args.out)
-        out.write_text(json.dumps(result, indent=2))
-        out.with_suffix(".md").write_text(text + "\n")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -10,8 +10,8 @@ so it is said once.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Sequence
 
 import numpy as np
 
@@ -58,7 +58,7 @@ def scene_vocabulary(samples_per_kind: int = 100) -> tuple[str, ...]:
     from ..data.shapes import TEMPLATES
 
     words = set(PALETTE_NAMES) | set(PATTERN_WORDS.values())
-    for kind, template in TEMPLATES.items():
+    for template in TEMPLATES.values():
         for seed in range(samples_per_kind):
             entities, _ = template(np.random.default_rng(seed))
             for e in entities:

@@ -11,6 +11,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+
 from ..data import SceneGenerator
 from .phrases import mask_words
 

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -138,18 +138,19 @@ class TinyClip(nn.Module):
     # -- files ----------------------------------------------------------------
     def save(self, path: str | os.PathLike, **extra) -> None:
         """Write config, vocabulary and weights (fp16, to stay small) atomically."""
-        from ..atomic import atomic_torch_save
+        from ..io.atomic import atomic_torch_save
 
         state = {k: v.half() if v.is_floating_point() else v for k, v in self.state_dict().items()}
         atomic_torch_save({"format": "samwidgets.TinyClip/1", "config": asdict(self.config),
                            "vocabulary": self.vocabulary[1:], "state_dict": state, **extra}, Path(path))
 
     @classmethod
-    def load(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> "TinyClip":
+    def load(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> TinyClip:
         obj = torch.load(Path(path), map_location="cpu", weights_only=True)
         if not isinstance(obj, dict) or obj.get("format") != "samwidgets.TinyClip/1":
             raise ValueError(f"{path} is not a TinyClip file (saved by TinyClip.save)")
         cfg = obj["config"]
-        model = cls(obj["vocabulary"], TinyClipConfig(**{**cfg, "widths": tuple(cfg["widths"]), "depths": tuple(cfg["depths"])}))
+        config = TinyClipConfig(**{**cfg, "widths": tuple(cfg["widths"]), "depths": tuple(cfg["depths"])})
+        model = cls(obj["vocabulary"], config)
         model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in obj["state_dict"].items()})
         return model.eval().to(device)

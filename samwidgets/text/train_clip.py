@@ -1,6 +1,6 @@
 """Train TinyClip contrastively on crops of procedural scenes, and measure its retrieval accuracy.
 
-    python -m samwidgets.text.train_clip --out runs/tiny_clip.pt   # the bundled one: 17 min on 2 CPU cores
+    python -m samwidgets train-clip --out runs/tiny_clip.pt   # the bundled one: 17 min on 2 CPU cores
 
 A batch is B masks; each gets a crop (the paper's squared, 1-2x expanded
 box, outside zeroed half the time) and a caption that says a random subset of
@@ -17,22 +17,17 @@ the nearest of all the words of that fact?
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..data.seeds import TEXT_EVAL_SEED_START, train_seed_offset
 from .crops import mask_crops
 from .phrases import FACETS, phrase, sample_keep, scene_vocabulary, split_words
-from .scene_bank import SceneBank, build_bank
+from .scene_bank import SceneBank
 from .tiny_clip import TinyClip, TinyClipConfig
-
 
 
 def vocabulary_of(bank: SceneBank) -> list[str]:
@@ -133,37 +128,3 @@ def train_tiny_clip(bank: SceneBank, *, steps: int, batch_size: int = 256, lr: f
                 f"temperature {1 / clip.logit_scale.exp().item():.3f}  {time.perf_counter() - start:.0f} s")
             running = []
     return clip.eval()
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m samwidgets.text.train_clip", description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", required=True, help="output .pt file (an eval .json is written beside it)")
-    p.add_argument("--scenes", type=int, default=2000, help="training scenes drawn once (default 2000)")
-    p.add_argument("--eval-scenes", type=int, default=200, help="held-out scenes for retrieval accuracy")
-    p.add_argument("--steps", type=int, default=1000, help="as the bundled weights/tiny_clip.pt")
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--processes", type=int, default=2, help="processes that draw the scenes")
-    args = p.parse_args(argv)
-    t0 = time.perf_counter()
-    start = train_seed_offset(args.seed)
-    bank = build_bank(range(start, start + args.scenes), processes=args.processes)
-    held_out = build_bank(range(TEXT_EVAL_SEED_START, TEXT_EVAL_SEED_START + args.eval_scenes),
-                          processes=args.processes)
-    print(f"{len(bank)} training masks on {args.scenes} scenes, {len(held_out)} held-out masks "
-          f"({time.perf_counter() - t0:.0f} s)")
-    clip = train_tiny_clip(bank, steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
-    result = {"train_seconds": round(time.perf_counter() - t0, 1), "steps": args.steps,
-              "batch_size": args.batch_size, "training_scenes": args.scenes,
-              "outside_zeroed": retrieval_accuracy(clip, held_out, mask_out=1.0),
-              "with_context": retrieval_accuracy(clip, held_out, mask_out=0.0)}
-    out = Path(args.out)
-    clip.save(out, training=vars(args))
-    out.with_suffix(".json").write_text(json.dumps(result, indent=2))
-    print(json.dumps(result, indent=2))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,6 +1,6 @@
 """Teach a SAM model text prompts without text (paper, appendix D.5).
 
-    python -m samwidgets.text.train_sam --clip runs/tiny_clip.pt --out runs/default_tiny_text.pt
+    python -m samwidgets train-text --clip runs/tiny_clip.pt --out runs/default_tiny_text.pt
 
 The model gets a text projection (``SamConfig.text_embed_dim``) and is
 fine-tuned from default_tiny. In every step a batch of masks is prompted by
@@ -34,8 +34,6 @@ size than the bundled model's (a CNN's weights fit any size).
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import time
 
@@ -43,15 +41,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..build import at_image_size
-from ..data.seeds import TEXT_SAM_SEED_START, train_seed_offset
-from ..devices import resolve_device
-from ..losses import sam_loss
+from ..inference.text_encoder import ClipLike, check_clip_like
 from ..modeling import Sam
+from ..modeling.fast import enable_fast_paths, fast_paths_enabled
 from ..training.interactive import interactive_loss
+from ..training.losses import sam_loss
 from .crops import mask_crops
-from .encoders import ClipLike, check_clip_like
-from .scene_bank import SceneBank, build_bank
+from .scene_bank import SceneBank
 
 
 def paper_min_area(image_size: int) -> int:
@@ -60,13 +56,14 @@ def paper_min_area(image_size: int) -> int:
 
 
 def with_text_prompt(base: Sam, text_embed_dim: int, seed: int = 0) -> Sam:
-    """A copy of ``base`` with a new (randomly initialised) text projection taking E = text_embed_dim."""
+    """A copy of ``base`` with a new (randomly initialised) text projection taking E = text_embed_dim
+    (running the fast paths when ``base`` does)."""
     torch.manual_seed(seed)
     model = Sam(base.config.replace(text_embed_dim=int(text_embed_dim)))
     missing, unexpected = model.load_state_dict(base.state_dict(), strict=False)
     if unexpected or any(not k.startswith("prompt_encoder.text_projection.") for k in missing):
         raise ValueError(f"base model does not fit: missing {missing}, unexpected {unexpected}")
-    return model.to(base.device)
+    return enable_fast_paths(model.to(base.device), fast_paths_enabled(base))
 
 
 def crop_size_of(clip: ClipLike) -> int:
@@ -248,77 +245,3 @@ def train_text_sam(base: Sam, clip: ClipLike, bank: SceneBank, *, steps: int, te
                 f"{time.perf_counter() - t0:.0f} s")
             running = []
     return model.eval()
-
-
-def main(argv: list[str] | None = None) -> int:
-    from ..default_model import load_default
-    from . import save_text_model
-    from .tiny_clip import TinyClip
-
-    p = argparse.ArgumentParser(prog="python -m samwidgets.text.train_sam", description=__doc__.split("\n\n")[0])
-    which = p.add_mutually_exclusive_group(required=True)  # the CLIP-like model whose crop embeddings SAM learns
-    which.add_argument("--clip", help="a TinyClip file (python -m samwidgets.text.train_clip)")
-    which.add_argument("--hf-clip", metavar="NAME",
-                       help="a Hugging Face CLIP, hub name or local folder (e.g. openai/clip-vit-base-patch32; "
-                            "needs transformers, and network the first time)")
-    which.add_argument("--open-clip", metavar="NAME",
-                       help="an open_clip model name (e.g. ViT-B-32; needs open_clip_torch, which brings torchvision)")
-    p.add_argument("--open-clip-pretrained", default="openai", metavar="TAG",
-                   help="open_clip pretrained tag or checkpoint path, with --open-clip (default: openai)")
-    p.add_argument("--out", required=True, help="output .pt (config + state dict)")
-    p.add_argument("--scenes", type=int, default=1500)
-    p.add_argument("--steps", type=int, default=1000)
-    p.add_argument("--text-masks", type=int, default=32, help="text-prompted masks per step")
-    p.add_argument("--point-masks", type=int, default=4, help="point/box-prompted masks per step (0: none)")
-    p.add_argument("--lr", type=float, default=1e-3, help="prompt encoder and mask decoder")
-    p.add_argument("--projection-lr", type=float, default=3e-3, help="the new text projection")
-    p.add_argument("--min-area", type=int, default=None,
-                   help="text prompts only for masks of this many pixels or more (default: the paper's 100^2 at 1024 px, scaled)")
-    p.add_argument("--text-masks-per-image", type=int, default=4,
-                   help="text masks of a step in groups of this many from one image (default 4; 1: any masks)")
-    p.add_argument("--tune-blocks", type=int, default=2,
-                   help="also train the image encoder's last N blocks and its neck (default 2; 0: encoder frozen); "
-                        "for a CNN encoder any N >= 1 trains its head (attention blocks, pyramid, neck, high-res "
-                        "path) on its frozen trunk")
-    p.add_argument("--encoder-lr", type=float, default=None, help="those encoder layers (default: --lr)")
-    p.add_argument("--image-size", type=int, default=None,
-                   help="train at this input size, the scenes drawn at it (default: the base model's own size; "
-                        "another size needs a CNN base, whose weights fit any size)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--processes", type=int, default=2)
-    p.add_argument("--device", default="auto", help="auto (cuda if available, else cpu), cuda, cuda:N, mps or cpu: "
-                                                    "SAM and the CLIP")
-    p.add_argument("--delta", action="store_true",
-                   help="save only what differs from default_tiny (prompt encoder, decoder), as the bundled file")
-    args = p.parse_args(argv)
-    device = resolve_device(args.device)
-    if args.hf_clip:
-        from .adapters import load_hf_clip
-
-        clip = load_hf_clip(args.hf_clip, device=device)
-    elif args.open_clip:
-        from .adapters import load_open_clip
-
-        clip = load_open_clip(args.open_clip, args.open_clip_pretrained, device=device)
-    else:
-        clip = TinyClip.load(args.clip, device)
-    base = load_default(device)
-    if args.image_size is not None:
-        base = at_image_size(base, args.image_size)  # the saved config records the size
-    t0 = time.perf_counter()
-    # other seeds than TinyClip's training scenes, so neither model has seen the other's crops
-    start = TEXT_SAM_SEED_START + train_seed_offset(args.seed)
-    bank = build_bank(range(start, start + args.scenes),
-                      image_size=base.image_encoder.img_size, processes=args.processes)
-    print(f"{len(bank)} masks on {args.scenes} scenes ({time.perf_counter() - t0:.0f} s)")
-    model = train_text_sam(base, clip, bank, steps=args.steps, text_masks=args.text_masks,
-                           point_masks=args.point_masks, lr=args.lr, projection_lr=args.projection_lr,
-                           min_area=args.min_area, seed=args.seed, tune_blocks=args.tune_blocks,
-                           encoder_lr=args.encoder_lr, text_masks_per_image=args.text_masks_per_image)
-    save_text_model(model, args.out, delta=args.delta, training=vars(args), seconds=round(time.perf_counter() - t0, 1))
-    print(json.dumps({"seconds": round(time.perf_counter() - t0, 1), "out": args.out}))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -9,7 +9,6 @@ masks are all seen as targets over training.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -19,9 +18,8 @@ import torch
 from PIL import Image
 
 from ..data.seeds import HELD_OUT_SEED_START
-from ..images import as_rgb_uint8
-from ..transforms import ResizeLongestSide
-
+from ..inference.images import as_rgb_uint8
+from ..inference.transforms import ResizeLongestSide
 
 
 @dataclass
@@ -44,8 +42,9 @@ def _pad_square(array: np.ndarray, size: int) -> np.ndarray:
     return np.pad(array, pad)
 
 
-def _stack(images: list[np.ndarray], targets: list[np.ndarray], index: list[int],
-           labels: list[np.ndarray] | None = None) -> MaskBatch:
+def stack_batch(images: list[np.ndarray], targets: list[np.ndarray], index: list[int],
+                labels: list[np.ndarray] | None = None) -> MaskBatch:
+    """Stack H x W x 3 images and H x W masks (mask k on image index[k]) into one MaskBatch of tensors."""
     return MaskBatch(
         images=torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float(),
         targets=torch.from_numpy(np.stack(targets)),
@@ -87,7 +86,7 @@ class ProceduralSource:
             images.append(scene.image)
             targets.extend(scene.masks[j] for j in chosen)
             index.extend([i] * masks_per_image)
-        return _stack(images, targets, index)
+        return stack_batch(images, targets, index)
 
 
 class CocoSource:
@@ -149,7 +148,7 @@ class CocoSource:
             targets.extend(masks[j] for j in chosen)
         if not images:
             raise ValueError("no masks left after resizing in this batch")
-        return _stack(images, targets, index)
+        return stack_batch(images, targets, index)
 
 
 class MixedSource:
@@ -186,15 +185,6 @@ class MixedSource:
         )
 
 
-def write_coco(path: str | Path, images: list[dict], annotations: list[dict], categories: list[dict] | None = None
-               ) -> None:
-    """Write a minimal COCO instances file (used by tests and by the data engine)."""
-    Path(path).write_text(json.dumps({
-        "images": images, "annotations": annotations,
-        "categories": categories or [{"id": 1, "name": "object"}],
-    }))
-
-
 class AnnotatedSource:
     """Images with lists of masks held in memory (the data engine's output), for training.
 
@@ -227,4 +217,4 @@ class AnnotatedSource:
             images.append(self.images[k])
             targets.extend(self.masks[k][j] for j in rng.integers(0, len(self.masks[k]), size=masks_per_image))
             index.extend([i] * masks_per_image)
-        return _stack(images, targets, index)
+        return stack_batch(images, targets, index)

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..losses import SamLossWeights, sam_loss
 from ..modeling import Sam
 from ..modeling.prompt_encoder import LABEL_POSITIVE
+from .losses import SamLossWeights, sam_loss
 from .simulation import (
     NUM_ROUNDS,
     most_confident,
@@ -102,6 +102,7 @@ def interactive_loss(
     silent_rounds = rounds_without_new_point(generator, num_rounds)
 
     mask_prompt = None
+    prev_pred: torch.Tensor | None = None  # the last round's chosen mask, B x S x S
     total = torch.zeros((), device=device)
     stats: list[RoundStats] = []
     for r in range(num_rounds):

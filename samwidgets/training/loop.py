@@ -1,4 +1,4 @@
-"""One optimisation step of the paper's recipe, shared by ``python -m samwidgets.train`` and the data engine.
+"""One optimisation step of the paper's recipe, shared by ``python -m samwidgets train`` and the data engine.
 
 A step encodes the images (or reuses frozen-encoder features), simulates the
 interactive rounds for every mask (:func:`interactive_loss`, which
@@ -27,7 +27,8 @@ class StepResult:
     rounds: list[RoundStats]
 
 
-def make_optimizer(model: Sam, lr: float, weight_decay: float = 0.1) -> tuple[torch.optim.Optimizer, list[torch.nn.Parameter]]:
+def make_optimizer(model: Sam, lr: float, weight_decay: float = 0.1
+                   ) -> tuple[torch.optim.Optimizer, list[torch.nn.Parameter]]:
     """AdamW over the parameters that require gradients (a frozen encoder is left out)."""
     params = [p for p in model.parameters() if p.requires_grad]
     return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay), params

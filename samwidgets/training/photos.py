@@ -14,7 +14,7 @@ import numpy as np
 
 from ..data.bsds import BsdsDataset, unique_segment_keys
 from .augment import GeometricAugment, PhotometricAugment
-from .datasets import MaskBatch, _stack
+from .datasets import MaskBatch, stack_batch
 
 
 class BsdsSource:
@@ -81,4 +81,4 @@ class BsdsSource:
             targets.extend(masks)
             index.extend([i] * masks_per_image)
             labels.append(annotations)
-        return _stack(images, targets, index, labels)
+        return stack_batch(images, targets, index, labels)

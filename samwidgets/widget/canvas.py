@@ -24,17 +24,18 @@ import base64
 import html
 import os
 import traceback
+from collections.abc import Callable, Sequence
 from functools import wraps
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import ipywidgets as widgets
 import numpy as np
 from ipycanvas import MultiCanvas, hold_canvas
 
-from ..images import ImageLike
+from ..inference.images import ImageLike
+from ..inference.predictor import SamPredictor
 from ..modeling import CONFIGS, Sam
-from ..predictor import SamPredictor
 from . import export, render
 from .environment import enable_colab_widgets
 from .session import AnnotationSession
@@ -71,7 +72,7 @@ def _guarded(method: Callable | None = None, *, clears: bool = True) -> Callable
 
     def decorate(method: Callable) -> Callable:
         @wraps(method)
-        def run(self: "SamCanvas", *args: Any, **kwargs: Any) -> Any:
+        def run(self: SamCanvas, *args: Any, **kwargs: Any) -> Any:
             outermost = self._depth == 0
             if outermost and clears and self.last_error is not None:
                 self.last_error = None
@@ -115,7 +116,7 @@ class SamCanvas(widgets.VBox):
         if images is None and model is not None and not isinstance(model, (SamPredictor, Sam)):
             model, images = None, model  # SamCanvas(image)
         if model is None:
-            from ..default_model import load_default
+            from ..hub.default_model import load_default
 
             model, model_name = load_default(), model_name or "default_tiny"
         predictor = model if isinstance(model, SamPredictor) else SamPredictor(model)
@@ -335,7 +336,7 @@ class SamCanvas(widgets.VBox):
 
     @classmethod
     def load(cls, path: str | os.PathLike, model: SamPredictor | Sam | None = None,
-             images: ImageLike | Sequence[ImageLike] | None = None, **kwargs: Any) -> "SamCanvas":
+             images: ImageLike | Sequence[ImageLike] | None = None, **kwargs: Any) -> SamCanvas:
         """Reopen a file written by :meth:`to_coco` (or autosave) to continue work.
 
         images: the images, if they should not be read from the paths stored in the file.
@@ -361,7 +362,8 @@ class SamCanvas(widgets.VBox):
         return canvas
 
     def figure(self, title: str | None = None):
-        """A static matplotlib figure of the current image and its masks (for reports, or where widgets don't render)."""
+        """A static matplotlib figure of the current image and its masks (for reports, or where widgets don't
+        render)."""
         s = self.session
         default = f"{s.images.name(s.index)}: {len(s.state.objects)} objects"
         return render.static_figure(s.image, s.state, default if title is None else title)

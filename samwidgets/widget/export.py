@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..amg_utils import decode_rle, mask_to_rle_json
-from ..atomic import atomic_write_bytes
+from ..inference.amg_utils import mask_to_rle_json
+from ..io.atomic import atomic_write_bytes
+from ..io.coco import decode_segmentation, write_coco
 from .render import png_bytes
 from .state import AnnotatedObject, Prompt, color_for
 
@@ -34,7 +35,7 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "object"
 
 
-def coco_dict(session: "AnnotationSession", json_dir: Path, model_name: str = "",
+def coco_dict(session: AnnotationSession, json_dir: Path, model_name: str = "",
               save_images: bool = True) -> dict:
     """The session as a COCO dict; images without a file are written as PNG into ``<json_dir>/images``."""
     images, annotations = [], []
@@ -73,15 +74,15 @@ def coco_dict(session: "AnnotationSession", json_dir: Path, model_name: str = ""
     }
 
 
-def to_coco(session: "AnnotationSession", path: str | os.PathLike, model_name: str = "",
+def to_coco(session: AnnotationSession, path: str | os.PathLike, model_name: str = "",
             save_images: bool = True) -> Path:
     """Write the session as COCO JSON at path (atomically: a crash never leaves half a file)."""
     path = Path(path)
     data = coco_dict(session, path.parent, model_name, save_images)
-    return atomic_write_bytes(path, json.dumps(data, indent=1).encode())
+    return write_coco(path, data["images"], data["annotations"], data["categories"], info=data["info"], indent=1)
 
 
-def save_png(session: "AnnotationSession", directory: str | os.PathLike) -> list[Path]:
+def save_png(session: AnnotationSession, directory: str | os.PathLike) -> list[Path]:
     """One black-and-white PNG per object, ``<image stem>_<id>_<label>.png``; returns the paths written."""
     directory = Path(directory)
     written = []
@@ -126,7 +127,7 @@ def read_coco(path: str | os.PathLike) -> list[SavedImage]:
         image = saved.get(ann["image_id"])
         if image is None:
             raise ValueError(f"{path}: annotation {ann.get('id')} refers to unknown image {ann['image_id']}")
-        mask = _decode_segmentation(ann["segmentation"], image.height, image.width)
+        mask = decode_segmentation(ann["segmentation"], image.height, image.width)
         object_id = int(ann.get("object_id", len(image.objects) + 1))
         label = ann.get("label") or categories.get(ann.get("category_id"), f"object {object_id}")
         box = ann.get("box")
@@ -135,12 +136,3 @@ def read_coco(path: str | os.PathLike) -> list[SavedImage]:
         color = tuple(ann["color"]) if ann.get("color") else color_for(object_id)
         image.objects.append(AnnotatedObject(object_id, mask, label, float(ann.get("score", 1.0)), color, prompt))
     return list(saved.values())
-
-
-def _decode_segmentation(segmentation, height: int, width: int) -> np.ndarray:
-    from pycocotools import mask as mask_utils
-
-    if isinstance(segmentation, list):  # polygons
-        rles = mask_utils.frPyObjects(segmentation, height, width)
-        return mask_utils.decode(mask_utils.merge(rles)).astype(bool)
-    return decode_rle(segmentation)

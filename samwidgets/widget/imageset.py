@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from ..images import ImageLike, as_rgb_uint8
+from ..inference.images import ImageLike, as_rgb_uint8
 
 
 def _is_single_image(images: Any) -> bool:

@@ -14,14 +14,14 @@ mouse and key events into these calls and draws the result.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
-from typing import Callable, Sequence
 
 import numpy as np
 
-from ..images import ImageLike
-from ..predictor import SamPredictor
+from ..inference.images import ImageLike
+from ..inference.predictor import SamPredictor
 from .imageset import ImageSet
 from .state import AnnotatedObject, Edit, History, ImageState, Prediction, Prompt, color_for
 

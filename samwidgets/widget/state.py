@@ -38,10 +38,10 @@ class Prompt:
     def is_empty(self) -> bool:
         return not self.points and self.box is None
 
-    def with_point(self, x: float, y: float, label: int) -> "Prompt":
+    def with_point(self, x: float, y: float, label: int) -> Prompt:
         return replace(self, points=(*self.points, (float(x), float(y))), labels=(*self.labels, int(label)))
 
-    def with_box(self, box: tuple[float, float, float, float]) -> "Prompt":
+    def with_box(self, box: tuple[float, float, float, float]) -> Prompt:
         return replace(self, box=tuple(float(v) for v in box))
 
     def arrays(self) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:

@@ -1,0 +1,50 @@
+"""The command lines: one entry point with subcommands, ``samwidgets <command> [options]``
+(also ``python -m samwidgets <command>``).
+
+Each command is a module of this package with a ``main(argv) -> int``; the table below names
+them. A command module only parses options and calls the library (training, evaluation,
+inference, ...): nothing imports a command module back. Commands that load a model share the
+flags of :mod:`.model_flags`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+#: command -> (module in samwidgets.cli, one line for the list of commands)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "train": ("train", "train or fine-tune SAM with the paper's recipe (procedural scenes, COCO, BSDS500)"),
+    "evaluate": ("evaluate", "the single-point protocol on held-out scenes, or on BSDS500 photos (--bsds)"),
+    "generate": ("generate", "segment everything in many images, one SA-1B JSON per image"),
+    "embed": ("embed", "compute image embeddings ahead of time into a predictor's disk cache"),
+    "bench": ("bench", "speed and memory of the encoder, predict and generation; --compare-reference"),
+    "data-engine": ("data_engine", "the data engine's three stages with retraining, in miniature"),
+    "train-clip": ("train_clip", "train the tiny CLIP-like pair used for text prompts"),
+    "train-text": ("train_text", "teach a SAM model text prompts without text (paper, appendix D.5)"),
+    "evaluate-text": ("evaluate_text", "text prompts on held-out scenes"),
+}
+
+
+def usage() -> str:
+    """The list of commands, as ``samwidgets --help`` prints it."""
+    width = max(map(len, COMMANDS))
+    lines = ["usage: samwidgets <command> [options]   (or: python -m samwidgets <command> [options])", "",
+             "commands:"]
+    lines += [f"  {name:<{width}}  {summary}" for name, (_, summary) in COMMANDS.items()]
+    lines += ["", "samwidgets <command> --help shows a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command ``argv[0]`` with the rest of ``argv``; its exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"samwidgets: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(f"{__name__}.{COMMANDS[name][0]}")
+    return int(module.main(rest) or 0)

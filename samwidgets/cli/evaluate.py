@@ -1,0 +1,66 @@
+"""Evaluate a model on held-out procedural scenes: ``samwidgets evaluate``.
+
+The paper's single-point valid-mask protocol (:mod:`samwidgets.evaluation.clicks`): mIoU after
+1, 2, 3, 5 and 9 clicks for the most confident and the best output, mIoU from the box, and the
+ambiguity score (:mod:`samwidgets.evaluation.procedural`). Prints a markdown table and writes
+``eval.json`` and ``eval.png`` to ``--out``.
+
+With ``--bsds ROOT`` it evaluates on real photos instead (BSDS500's human segments, baselines,
+NoC@85/90 on the GrabCut masks, the IoU head's calibration): see
+:mod:`samwidgets.evaluation.photos`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from ..evaluation.procedural import evaluate, plot
+from ..hub.checkpoints import load_model
+from ..io.atomic import atomic_write_bytes
+from ..runtime.devices import resolve_device
+from ..runtime.threads import configure_threads
+from .model_flags import add_model_flags, model_description
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="samwidgets evaluate", description=__doc__.split("\n\n")[0])
+    add_model_flags(p, weights_help="a checkpoint or state dict (e.g. runs/x/weights.pt); with --model NAME or "
+                                    "a config .json when it is not an official configuration")
+    p.add_argument("--scenes", type=int, default=50)
+    p.add_argument("--masks-per-scene", type=int, default=8)
+    p.add_argument("--out", type=Path, default=Path("eval_results"))
+    photos = p.add_argument_group("real photos (BSDS500) instead of procedural scenes")
+    photos.add_argument("--bsds", type=Path, default=None, metavar="ROOT",
+                        help="evaluate on BSDS500 photos: the folder holding images/ and groundTruth/ "
+                             "(BSDS500/data); writes bsds_<split>.json/.md/_clicks.png/_calibration.png")
+    photos.add_argument("--split", default="val", help="the BSDS500 split to evaluate (default: val)")
+    photos.add_argument("--grabcut", type=Path, default=None, metavar="DIR",
+                        help="GrabCut ground-truth PNGs for NoC@85/90 (default: ROOT/../grabcut/ground-truth "
+                             "when it exists, else NoC is skipped)")
+    photos.add_argument("--max-photos", type=int, default=None, metavar="N",
+                        help="quick runs: the first N photos of the split (and at most N GrabCut photos)")
+    photos.add_argument("--no-grabcut-baseline", action="store_true",
+                        help="skip the slow OpenCV grabCut baseline")
+    args = p.parse_args(argv)
+
+    configure_threads(args.threads)
+    model = load_model(args.model, args.weights, resolve_device(args.device))
+    model_name = model_description(args)
+    torch.manual_seed(0)
+    if args.bsds is not None:
+        from ..evaluation.photos import run_bsds
+
+        return run_bsds(model, args.bsds, args.out, split=args.split, grabcut_dir=args.grabcut,
+                        max_photos=args.max_photos, grabcut_baseline=not args.no_grabcut_baseline,
+                        model_name=model_name)
+    result = evaluate(model, args.scenes, max_masks_per_scene=args.masks_per_scene, progress=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(args.out / "eval.json", json.dumps(asdict(result), indent=2).encode())
+    plot(result, args.out / "eval.png")
+    print(result.markdown())
+    return 0

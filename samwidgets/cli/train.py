@@ -1,0 +1,208 @@
+"""Train or fine-tune SAM with the paper's recipe: ``python -m samwidgets train``.
+
+Examples::
+
+    # the bundled default model: a small config on procedural scenes, on a CPU
+    python -m samwidgets train --model default_tiny --steps 3000 --out runs/tiny
+
+    # fine-tune official vit_b weights on your own COCO data, decoder only
+    python -m samwidgets train --model vit_b --weights sam_vit_b_01ec64.pth \\
+        --coco-images my/images --coco-annotations my/instances.json \\
+        --freeze-image-encoder --steps 2000 --out runs/my_vit_b
+
+Every step: encode the images, simulate 11 rounds of prompts per mask
+(samwidgets.training.interactive), focal + dice (20:1) on the best of the 3
+ambiguity masks, IoU-head MSE; AdamW with linear warm-up and cosine decay.
+Writes ``log.csv`` (one row per step), ``checkpoint.pt`` every
+``--save-every`` steps (atomically: model, optimiser, scheduler, RNG, step)
+for ``--resume``, and at the end ``weights.pt`` (a plain state dict) and
+``config.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..data.seeds import train_seed_offset
+from ..hub.build import build_sam
+from ..hub.checkpoints import config_by_name_or_file
+from ..io.atomic import atomic_torch_save
+from ..modeling import CONFIGS, Sam
+from ..modeling.fast import enable_fast_paths
+from ..runtime.devices import resolve_device
+from ..runtime.threads import configure_threads
+from ..training.datasets import BatchSource, CocoSource, MixedSource, ProceduralSource
+from ..training.decoder_init import tie_decoder_query_key
+from ..training.loop import freeze_image_encoder, make_optimizer, training_step
+from ..training.schedule import lr_factor
+from .model_flags import add_model_flags
+
+LOG_FIELDS = ["step", "lr", "loss", "first_prompt", "focal", "dice", "iou_mse", "iou_round0", "oracle_round0",
+              "iou_last",
+              "seconds"]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="samwidgets train", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_model_flags(p, model_default="default_tiny",
+                    model_help=f"the configuration to train: {', '.join(CONFIGS)}, or a SamConfig .json file "
+                               "(default: default_tiny)",
+                    weights_help="start from these weights (e.g. an official checkpoint); default: a random "
+                                 "initialisation")
+    p.add_argument("--init-decoder", type=Path, default=None,
+                   help="start the prompt encoder and mask decoder from this model's weights (same widths), the "
+                        "image encoder from scratch: skips the plateau of empty masks a random decoder starts with")
+    p.add_argument("--coco-images", type=Path, default=None, help="folder of images (COCO data)")
+    p.add_argument("--coco-annotations", type=Path, default=None, help="COCO instances JSON (RLE or polygons)")
+    p.add_argument("--bsds", type=Path, default=None,
+                   help="BSDS500 folder (images/, groundTruth/): train on its train split, mixed with "
+                        "procedural scenes")
+    p.add_argument("--bsds-fraction", type=float, default=0.75,
+                   help="with --bsds, the share of images that are photos (the rest procedural scenes)")
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--images-per-step", type=int, default=4)
+    p.add_argument("--masks-per-image", type=int, default=4)
+    p.add_argument("--rounds", type=int, default=11, help="interactive rounds per mask (paper: 11)")
+    p.add_argument("--box-prob", type=float, default=0.5, help="probability that a step starts from boxes")
+    p.add_argument("--lr", type=float, default=8e-4)
+    p.add_argument("--weight-decay", type=float, default=0.1)
+    p.add_argument("--warmup", type=int, default=100)
+    p.add_argument("--grad-clip", type=float, default=1.0)
+    p.add_argument("--loss-at-low-res", action="store_true",
+                   help="the loss on the low-res logits against cell-averaged targets (16x cheaper per pixel)")
+    p.add_argument("--affinity-weight", type=float, default=0.0,
+                   help="weight of the encoder's dense affinity loss on annotated photos (training/affinity.py)")
+    p.add_argument("--bf16", action="store_true",
+                   help="bfloat16 autocast (GPUs; CPUs with AVX-512 BF16 or AMX; slower elsewhere)")
+    p.add_argument("--freeze-image-encoder", action="store_true", help="train prompt encoder + decoder only")
+    p.add_argument("--no-tied-init", action="store_true",
+                   help="from scratch, do not start decoder attention with k_proj = q_proj (training/decoder_init.py)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, required=True, help="run directory")
+    p.add_argument("--save-every", type=int, default=200)
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--no-progress", action="store_true")
+    return p.parse_args(argv)
+
+
+def make_model(args: argparse.Namespace) -> Sam:
+    """The model to train: the --model configuration, from --weights or a fresh initialisation."""
+    try:
+        config = config_by_name_or_file(args.model)
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"--model: {e}") from e
+    torch.manual_seed(args.seed)
+    model_type = None if args.model.endswith(".json") else args.model
+    model = build_sam(config, args.weights, model_type=model_type).train()
+    if args.init_decoder is not None:
+        load_prompt_and_decoder(model, args.init_decoder)
+    elif args.weights is None and not args.no_tied_init:
+        tie_decoder_query_key(model)
+    return model
+
+
+def load_prompt_and_decoder(model: Sam, path: Path) -> None:
+    """Copy the prompt encoder and mask decoder of the state dict at ``path`` into ``model`` (strictly)."""
+    from ..hub.build import load_state_dict_file
+
+    state = load_state_dict_file(path)
+    for name in ("prompt_encoder", "mask_decoder"):
+        part = {k[len(name) + 1:]: v for k, v in state.items() if k.startswith(name + ".")}
+        try:
+            getattr(model, name).load_state_dict(part, strict=True)
+        except RuntimeError as e:
+            raise SystemExit(f"--init-decoder {path}: its {name} does not fit this configuration "
+                             f"(prompt_embed_dim, decoder_num_heads, decoder_mlp_dim, ... must match): {e}") from e
+
+
+def make_source(args: argparse.Namespace, image_size: int) -> BatchSource:
+    if args.coco_images or args.coco_annotations:
+        if not (args.coco_images and args.coco_annotations):
+            raise SystemExit("COCO data needs both --coco-images and --coco-annotations")
+        return CocoSource(args.coco_images, args.coco_annotations, image_size, seed=args.seed)
+    procedural = ProceduralSource(image_size, seed_offset=train_seed_offset(args.seed))
+    if args.bsds is None:
+        return procedural
+    if not 0.0 <= args.bsds_fraction <= 1.0:
+        raise SystemExit(f"--bsds-fraction must be in [0, 1], got {args.bsds_fraction}")
+    from ..training.photos import BsdsSource
+
+    photos = BsdsSource(args.bsds, image_size, split="train", seed=args.seed)
+    return MixedSource([photos, procedural], [args.bsds_fraction, 1.0 - args.bsds_fraction], seed=args.seed)
+
+
+def train(args: argparse.Namespace) -> Path:
+    """Run training as configured; returns the path of the final weights."""
+    device = resolve_device(args.device)
+    configure_threads(args.threads)
+    args.out.mkdir(parents=True, exist_ok=True)
+    # the fast paths compute the same function and gradients (tests/test_fast_paths.py), faster
+    model = enable_fast_paths(make_model(args).to(device))
+    if args.freeze_image_encoder:
+        freeze_image_encoder(model)
+    optimizer, params = make_optimizer(model, args.lr, args.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, args.warmup, args.steps))
+    generator = torch.Generator(device="cpu").manual_seed(args.seed)
+    start = 0
+    ckpt_path = args.out / "checkpoint.pt"
+    if args.resume:
+        if not ckpt_path.is_file():
+            raise SystemExit(f"--resume: no checkpoint at {ckpt_path}")
+        state = torch.load(ckpt_path, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        generator.set_state(state["generator"])
+        start = state["step"]
+    source = make_source(args, model.config.image_size)
+    log_path = args.out / "log.csv"
+    if not args.resume or not log_path.exists():
+        with log_path.open("w", newline="") as f:
+            csv.writer(f).writerow(LOG_FIELDS)
+    (args.out / "config.json").write_text(json.dumps(model.config.to_dict(), indent=2))
+    (args.out / "args.json").write_text(json.dumps({k: str(v) for k, v in vars(args).items()}, indent=2))
+
+    bar = tqdm(range(start, args.steps), initial=start, total=args.steps, disable=args.no_progress,
+               desc="train", dynamic_ncols=True)
+    for step in bar:
+        t0 = time.perf_counter()
+        batch = source.batch(step, args.images_per_step, args.masks_per_image)
+        result = training_step(model, batch, optimizer, params, generator, box_prob=args.box_prob,
+                               num_rounds=args.rounds, grad_clip=args.grad_clip, scheduler=scheduler,
+                               loss_at_low_res=args.loss_at_low_res, bf16=args.bf16,
+                               affinity_weight=args.affinity_weight)
+        stats, loss = result.rounds, result.loss
+        seconds = time.perf_counter() - t0
+        row = [step + 1, f"{scheduler.get_last_lr()[0]:.3g}", f"{loss:.5f}", result.first_prompt,
+               f"{np.mean([s.focal for s in stats]):.5f}", f"{np.mean([s.dice for s in stats]):.5f}",
+               f"{np.mean([s.iou_mse for s in stats]):.5f}", f"{stats[0].mask_iou:.4f}", f"{stats[0].oracle_iou:.4f}",
+               f"{stats[-1].mask_iou:.4f}", f"{seconds:.2f}"]
+        with log_path.open("a", newline="") as f:
+            csv.writer(f).writerow(row)
+        bar.set_postfix(loss=f"{loss:.3f}", iou0=f"{stats[0].mask_iou:.2f}", iou=f"{stats[-1].mask_iou:.2f}")
+        if (step + 1) % args.save_every == 0 or step + 1 == args.steps:
+            atomic_torch_save({
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "generator": generator.get_state(), "step": step + 1,
+                "config": model.config.to_dict(), "python_random": random.getstate(),
+            }, ckpt_path)
+    weights = atomic_torch_save(model.state_dict(), args.out / "weights.pt")
+    return weights
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    path = train(args)
+    print(f"weights written to {path}", file=sys.stderr)
+    return 0

@@ -1,0 +1,1 @@
+"""Measuring models: the click protocol, procedural scenes, real photos."""

@@ -1,0 +1,428 @@
+"""Named SAM checkpoints: a registry, a resumable downloader and :func:`from_pretrained`.
+
+``from_pretrained("vit_b")`` downloads the official ViT-B weights once into a
+cache directory and builds the model from them; ``from_pretrained(path)``
+builds the official model a local file has the shapes of.
+
+Downloads of hundreds of megabytes break in practice: connections drop,
+proxies time out, disks fill up. :func:`download` therefore writes to a
+``.part`` file beside the destination, resumes it with an HTTP ``Range``
+request, retries transient failures with back-off, checks the size against
+the registry, and moves the file into place (atomically, with
+:func:`os.replace`) only once it is complete. A file at the destination is
+thus always a whole checkpoint, never the half of one that ``torch.load``
+would reject with an obscure error.
+
+Only the standard library (``urllib.request``) talks to the network, so no
+extra dependency is needed; tqdm draws the progress bar.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import os
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import BinaryIO
+
+import torch
+from tqdm import tqdm
+
+from ..io.paths import CACHE_ENV as CACHE_ENV_VAR
+from ..io.paths import default_cache_dir
+from ..modeling import CONFIGS, Sam, SamConfig
+from ..runtime.devices import resolve_device
+from .build import build_sam, encoder_shape, guess_model_type, load_state_dict_file
+from .default_model import DEFAULT_MODEL_NAME, load_default
+from .registry import (
+    OFFICIAL_CHECKPOINTS,
+    CheckpointError,
+    CheckpointSpec,
+    get_checkpoint_spec,
+    known_names,
+    register_checkpoint,
+    registered_checkpoints,
+    unknown_name_error,
+    unregister_checkpoint,
+)
+
+__all__ = [
+    "CACHE_ENV_VAR",
+    "CheckpointSpec",
+    "DownloadError",
+    "OFFICIAL_CHECKPOINTS",
+    "checkpoint_path",
+    "default_cache_dir",
+    "download",
+    "download_checkpoint",
+    "from_pretrained",
+    "load_model",
+    "config_by_name_or_file",
+    "get_checkpoint_spec",
+    "register_checkpoint",
+    "registered_checkpoints",
+    "unregister_checkpoint",
+]
+
+logger = logging.getLogger(__name__)
+
+
+#: Seconds to wait before the first retry; the wait doubles with each further retry
+#: (capped at MAX_BACKOFF_S). A module constant so that tests can set it to zero.
+RETRY_BACKOFF_S = 1.0
+MAX_BACKOFF_S = 30.0
+
+#: HTTP statuses worth retrying: the server or a proxy is busy, not the request wrong.
+_RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+_USER_AGENT = "samwidgets-checkpoints (python urllib)"
+
+
+class DownloadError(OSError):
+    """A download that failed for good: wrong size, HTTP error, or retries used up."""
+
+
+class _TransientError(Exception):
+    """A failure inside one attempt that a retry (resuming the .part file) may cure."""
+
+
+#: Network failures that are retried: refused or reset connections, timeouts,
+#: bodies cut short, malformed responses (often a dropped connection).
+_TRANSIENT = (_TransientError, urllib.error.URLError, ConnectionError, TimeoutError, http.client.HTTPException)
+
+
+# --------------------------------------------------------------------------- cache
+
+
+def checkpoint_path(name: str, cache_dir: str | os.PathLike | None = None) -> Path:
+    """Where the registered checkpoint ``name`` is (or would be) cached: ``<cache>/checkpoints/<filename>``."""
+    spec = get_checkpoint_spec(name)
+    base = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    return base / "checkpoints" / spec.filename
+
+
+def download_checkpoint(name: str, *, cache_dir: str | os.PathLike | None = None, progress: bool = True) -> Path:
+    """The path of the registered checkpoint ``name`` in the cache, downloading it first if needed."""
+    spec = get_checkpoint_spec(name)
+    return download(spec.url, checkpoint_path(name, cache_dir), spec.size, progress=progress)
+
+
+# --------------------------------------------------------------------------- download
+
+
+def download(url: str, dest: str | os.PathLike, expected_size: int | None = None, *, retries: int = 3,
+             progress: bool = True, timeout: float = 60.0, chunk_size: int = 1 << 20) -> Path:
+    """Download ``url`` to ``dest`` and return ``dest`` as a Path.
+
+    Bytes go to ``dest + ".part"``, which a later attempt or call resumes
+    with a ``Range`` request (starting over if the server ignores it).
+    Connection errors, timeouts and bodies cut short are retried up to
+    ``retries`` times after the first attempt, waiting RETRY_BACKOFF_S,
+    then twice as long, and so on. The file is renamed to ``dest`` only when
+    complete and, if ``expected_size`` is given, exactly that many bytes;
+    otherwise the ``.part`` file is deleted and DownloadError raised. When
+    the retries run out the ``.part`` file is kept so that the next call
+    resumes it.
+
+    An existing ``dest`` of the expected size (or any size when none is
+    given) is returned without touching the network; one of another size is
+    deleted with a warning and downloaded again.
+    """
+    dest = Path(dest)
+    if _reuse_existing(dest, expected_size):
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    with tqdm(total=expected_size, unit="B", unit_scale=True, unit_divisor=1024, desc=dest.name,
+              disable=not progress) as bar:
+        _fetch_with_retries(url, part, expected_size, retries=retries, timeout=timeout,
+                            chunk_size=chunk_size, bar=bar)
+    _finish(url, part, dest, expected_size)
+    return dest
+
+
+def _reuse_existing(dest: Path, expected_size: int | None) -> bool:
+    """True if ``dest`` is already the complete file; deletes (with a warning) one of the wrong size."""
+    if not dest.is_file():
+        return False
+    size = dest.stat().st_size
+    if expected_size is None or size == expected_size:
+        return True
+    warnings.warn(f"{dest} has {size:,} bytes but {expected_size:,} are expected "
+                  "(an incomplete or different file): downloading it again", stacklevel=3)
+    dest.unlink()
+    return False
+
+
+def _fetch_with_retries(url: str, part: Path, expected_size: int | None, *, retries: int, timeout: float,
+                        chunk_size: int, bar: tqdm) -> None:
+    """Run :func:`_fetch_once` until the .part file is complete, backing off between transient failures."""
+    for attempt in range(retries + 1):
+        try:
+            _fetch_once(url, part, expected_size, timeout=timeout, chunk_size=chunk_size, bar=bar)
+            return
+        except _TRANSIENT as e:
+            if attempt == retries:
+                raise _retries_exhausted(url, part, expected_size, attempt + 1, e) from e
+            delay = min(RETRY_BACKOFF_S * 2 ** attempt, MAX_BACKOFF_S)
+            logger.warning("download of %s failed (%s); retrying in %.1f s", url, _describe_error(e), delay)
+            time.sleep(delay)
+
+
+def _fetch_once(url: str, part: Path, expected_size: int | None, *, timeout: float, chunk_size: int,
+                bar: tqdm) -> None:
+    """One request: append the rest of the file to ``part`` (or rewrite it if the server cannot resume).
+
+    Returns when the server has sent everything it announced; raises
+    _TransientError for a body cut short and DownloadError for a failure
+    that retrying cannot fix.
+    """
+    have = _partial_size(part, expected_size)
+    if expected_size is not None and have == expected_size:
+        return  # an earlier run got every byte but stopped before renaming
+    try:
+        response = urllib.request.urlopen(_make_request(url, have), timeout=timeout)
+    except urllib.error.HTTPError as e:
+        _handle_http_error(url, part, have, e)
+        return  # 416 for a .part that is already whole
+    with response:
+        have, total = _response_extent(url, part, response, have, expected_size)
+        bar.reset(total=total if total is not None else expected_size)
+        bar.update(have)
+        limit = expected_size if expected_size is not None else total
+        with open(part, "ab" if have else "wb") as f:
+            have = _stream(response, f, have, limit, chunk_size, bar)
+    if total is not None and have < total:
+        raise _TransientError(f"connection closed after {have:,} of {total:,} bytes")
+    if total is None and expected_size is not None and have < expected_size:
+        raise _TransientError(f"connection closed after {have:,} of {expected_size:,} bytes")
+
+
+def _partial_size(part: Path, expected_size: int | None) -> int:
+    """Bytes already in the .part file; one larger than expected cannot be resumed and is deleted."""
+    if not part.is_file():
+        return 0
+    have = part.stat().st_size
+    if expected_size is not None and have > expected_size:
+        part.unlink()
+        return 0
+    return have
+
+
+def _make_request(url: str, start: int) -> urllib.request.Request:
+    """A GET for ``url`` from byte ``start`` on, asking for the bytes as stored (no compression)."""
+    headers = {"User-Agent": _USER_AGENT, "Accept-Encoding": "identity"}
+    if start:
+        headers["Range"] = f"bytes={start}-"
+    return urllib.request.Request(url, headers=headers)
+
+
+def _handle_http_error(url: str, part: Path, have: int, error: urllib.error.HTTPError) -> None:
+    """Turn an HTTP error status into a retry, a finished .part (416 when whole) or a DownloadError."""
+    with error:
+        if error.code == 416 and have:
+            total = _content_range_total(error.headers.get("Content-Range", ""))
+            if total == have:
+                return  # the .part file already holds the whole file
+            part.unlink(missing_ok=True)
+            raise _TransientError(f"the server cannot resume at byte {have:,}; starting over")
+        if error.code in _RETRY_STATUSES:
+            raise _TransientError(f"HTTP {error.code} {error.reason}")
+        raise DownloadError(f"could not download {url}: HTTP {error.code} {error.reason}. "
+                            "Check the URL (and your network or proxy settings), "
+                            "or download the file by hand and pass its path instead.")
+
+
+def _content_range_total(value: str) -> int | None:
+    """The total length in a Content-Range header ("bytes 0-9/100" or "bytes */100"), if stated."""
+    total = value.rpartition("/")[2].strip()
+    return int(total) if total.isdigit() else None
+
+
+def _content_range_start(value: str) -> int | None:
+    """The first byte position in a Content-Range header ("bytes 10-99/100" -> 10), if stated."""
+    unit, _, spec = value.strip().partition(" ")
+    start = spec.partition("-")[0].strip()
+    return int(start) if unit == "bytes" and start.isdigit() else None
+
+
+def _response_extent(url: str, part: Path, response: http.client.HTTPResponse, have: int,
+                     expected_size: int | None) -> tuple[int, int | None]:
+    """Where the body starts in the file and the file's announced total size.
+
+    A 206 must continue at ``have``; any other success means the server sent
+    the whole file, so the .part file is rewritten from byte 0. An announced
+    total different from ``expected_size`` is final: the .part file is
+    deleted and DownloadError raised before downloading the rest.
+    """
+    length = response.headers.get("Content-Length")
+    length = int(length) if length and length.strip().isdigit() else None
+    if response.status == 206:
+        content_range = response.headers.get("Content-Range", "")
+        if _content_range_start(content_range) != have:
+            part.unlink(missing_ok=True)
+            raise _TransientError(f"the server resumed at the wrong place ({content_range!r}); starting over")
+        total = _content_range_total(content_range)
+        if total is None and length is not None:
+            total = have + length
+    else:
+        if have:
+            logger.info("%s does not support resuming; downloading it from the start", url)
+        have, total = 0, length
+    if expected_size is not None and total is not None and total != expected_size:
+        part.unlink(missing_ok=True)
+        raise DownloadError(_size_mismatch_message(url, expected_size, announced=total))
+    return have, total
+
+
+def _stream(response: http.client.HTTPResponse, f: BinaryIO, have: int, limit: int | None, chunk_size: int,
+            bar: tqdm) -> int:
+    """Copy the body into ``f`` and return the file's new size; stops early once past ``limit``."""
+    while chunk := response.read(chunk_size):
+        f.write(chunk)
+        have += len(chunk)
+        bar.update(len(chunk))
+        if limit is not None and have > limit:
+            break  # the server sends more than it should: _finish rejects the file
+    f.flush()
+    os.fsync(f.fileno())
+    return have
+
+
+def _finish(url: str, part: Path, dest: Path, expected_size: int | None) -> None:
+    """Move the complete .part file to ``dest``, or delete it and raise if its size is wrong."""
+    size = part.stat().st_size
+    if expected_size is not None and size != expected_size:
+        part.unlink()
+        raise DownloadError(_size_mismatch_message(url, expected_size, received=size))
+    os.replace(part, dest)
+
+
+def _size_mismatch_message(url: str, expected: int, *, received: int | None = None,
+                           announced: int | None = None) -> str:
+    got = (f"received {received:,} bytes" if received is not None
+           else f"is {announced:,} bytes long (as the server announced before sending it)")
+    return (f"download of {url} {got} but {expected:,} bytes were expected; the partial file was deleted. "
+            "The server may hold a different version of the file, or a proxy or captive portal answered "
+            "in its place. Check the URL and the expected size (CheckpointSpec.size), or download the file "
+            "by hand and pass its path instead.")
+
+
+def _retries_exhausted(url: str, part: Path, expected_size: int | None, attempts: int,
+                       error: BaseException) -> DownloadError:
+    received = part.stat().st_size if part.is_file() else 0
+    expected = f"{expected_size:,}" if expected_size is not None else "an unknown number of"
+    return DownloadError(
+        f"download of {url} failed after {attempts} attempt(s): {_describe_error(error)}; "
+        f"received {received:,} of {expected} bytes. The partial file {part} was kept: run again "
+        "to resume, check your network or proxy settings, or download the file by hand."
+    )
+
+
+def _describe_error(error: BaseException) -> str:
+    """A one-line account of a transient failure, for logs and the final error."""
+    if isinstance(error, _TransientError):
+        return str(error)
+    if isinstance(error, urllib.error.URLError) and isinstance(error.reason, BaseException):
+        error = error.reason  # e.g. ConnectionRefusedError wrapped by urlopen
+    return f"{type(error).__name__}: {error}"
+
+
+# --------------------------------------------------------------------------- models
+
+
+def from_pretrained(name_or_path: str | os.PathLike, *, cache_dir: str | os.PathLike | None = None,
+                    device: str | torch.device | None = None, progress: bool = True) -> Sam:
+    """A SAM model in eval mode with pretrained weights, on ``device``.
+
+    ``name_or_path`` is a registered checkpoint name ("vit_b", "vit_l",
+    "vit_h" or one added with :func:`register_checkpoint`), downloaded into
+    ``<cache_dir>/checkpoints/`` on first use (``cache_dir`` defaults to
+    :func:`default_cache_dir`), or the path of a checkpoint file of one of the
+    official models, whose configuration is told from its tensor shapes.
+    A registered name takes precedence over a file of the same name.
+    "default_tiny" is the small model bundled with samwidgets (no download).
+    ``device`` defaults to "cuda" when available, else "cpu".
+    """
+    if name_or_path == DEFAULT_MODEL_NAME:  # bundled with the package: no download
+        return load_default(device=resolve_device(device))
+    if isinstance(name_or_path, str) and name_or_path in registered_checkpoints():
+        spec = get_checkpoint_spec(name_or_path)
+        path = download_checkpoint(spec.name, cache_dir=cache_dir, progress=progress)
+        sam = build_sam(spec.config, path, model_type=spec.name)
+    else:
+        sam = _build_from_file(_existing_checkpoint_file(name_or_path))
+    return sam.to(resolve_device(device))
+
+
+def config_by_name_or_file(model: str) -> SamConfig:
+    """The configuration ``model`` names: a key of :data:`CONFIGS` or a SamConfig ``.json`` file."""
+    if model.endswith(".json"):
+        path = Path(model).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"configuration file not found: {path}")
+        return SamConfig.from_dict(json.loads(path.read_text()))
+    if model in CONFIGS:
+        return CONFIGS[model]
+    raise ValueError(f"unknown model {model!r}: give one of {', '.join(CONFIGS)} or a SamConfig .json file")
+
+
+def load_model(model: str | None = None, weights: str | os.PathLike | None = None,
+               device: str | torch.device | None = None) -> Sam:
+    """The model of the command lines' ``--model NAME|PATH --weights PATH``, in eval mode on ``device``.
+
+    - neither: the bundled model;
+    - ``model`` only: a registered name (downloaded on first use; ``default_tiny`` is bundled);
+    - ``weights`` only: a checkpoint file of an official configuration, told from its shapes;
+    - both: the configuration ``model`` names (or a SamConfig ``.json``) with those weights.
+    """
+    if weights is None:
+        if model is not None and model.endswith(".json"):
+            raise ValueError(f"--model {model} is a configuration: give its weights with --weights PATH")
+        return from_pretrained(model or DEFAULT_MODEL_NAME, device=device)
+    if model is None:
+        return from_pretrained(weights, device=device)
+    model_type = None if model.endswith(".json") else model
+    return build_sam(config_by_name_or_file(model), weights, model_type=model_type).to(resolve_device(device))
+
+
+def _existing_checkpoint_file(name_or_path: str | os.PathLike) -> Path:
+    """``name_or_path`` as an existing file; a clear error for an unknown name or a missing file."""
+    path = Path(name_or_path).expanduser()
+    if path.is_file():
+        return path
+    looks_like_path = (not isinstance(name_or_path, str) or any(sep in name_or_path for sep in ("/", "\\"))
+                       or path.suffix in (".pt", ".pth", ".bin", ".ckpt"))
+    if looks_like_path:
+        raise FileNotFoundError(f"checkpoint file not found: {path} "
+                                f"(or pass a registered checkpoint name: {known_names()})")
+    raise unknown_name_error(str(name_or_path))
+
+
+def _build_from_file(path: Path) -> Sam:
+    """Build the official model whose shapes the checkpoint at ``path`` has."""
+    state_dict = load_state_dict_file(path)
+    model_type = guess_model_type(state_dict)
+    if model_type is None:
+        raise CheckpointError(
+            f"could not tell which SAM model {path} holds: {_encoder_description(state_dict)} matches none of the "
+            f"official configurations ({', '.join(sorted(CONFIGS))}). Known checkpoint names: {known_names()}. "
+            "For another configuration use build_sam(SamConfig(...), path), or register a CheckpointSpec "
+            "for it and call from_pretrained(name)."
+        )
+    return build_sam(CONFIGS[model_type], state_dict, model_type=model_type)
+
+
+def _encoder_description(state_dict: Mapping[str, torch.Tensor]) -> str:
+    """A short description of the image encoder a state dict holds, for error messages."""
+    shape = encoder_shape(state_dict)
+    if shape is None:
+        return "its image encoder (no image_encoder.pos_embed)"
+    return f"its image encoder (width {shape[0]}, {shape[1]} blocks)"

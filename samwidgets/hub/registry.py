@@ -1,0 +1,149 @@
+"""One registry of SAM models by name: which configuration, which weights, how big, which hash.
+
+Two kinds of entries share the name space:
+
+- the **bundled** model (``default_tiny``): a small SAM trained by this project, its weights a
+  file inside the package (``samwidgets/weights/``), so it loads with no network;
+- **checkpoints to download** (:class:`CheckpointSpec`): the three official ones published with
+  the reference implementation (``vit_b``, ``vit_l``, ``vit_h``), and any a user adds with
+  :func:`register_checkpoint`.
+
+Configurations themselves are model data and live in :data:`samwidgets.modeling.CONFIGS`; this
+module says where each named model's weights come from. :mod:`.build` builds from it
+(``sam_model_registry``), :mod:`.checkpoints` downloads from it (``from_pretrained``).
+"""
+
+from __future__ import annotations
+
+import types
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..modeling import CONFIGS, SamConfig
+
+__all__ = [
+    "BUNDLED_MODEL_NAME",
+    "BUNDLED_WEIGHTS",
+    "CheckpointError",
+    "CheckpointSpec",
+    "OFFICIAL_CHECKPOINTS",
+    "WEIGHTS_DIR",
+    "get_checkpoint_spec",
+    "known_names",
+    "register_checkpoint",
+    "registered_checkpoints",
+    "unregister_checkpoint",
+]
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is not a usable state dict for the requested model."""
+
+
+#: The model bundled with the package (weights in ``samwidgets/weights/``, no network).
+BUNDLED_MODEL_NAME = "default_tiny"
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+BUNDLED_WEIGHTS = WEIGHTS_DIR / f"{BUNDLED_MODEL_NAME}.pt"
+
+
+@dataclass(frozen=True)
+class CheckpointSpec:
+    """Where a checkpoint lives, how big it is, and which model it fits.
+
+    ``size`` (bytes) guards against truncated or substituted downloads; ``None``
+    means unknown and unchecked. ``sha256`` is the file's published hash (hex), the one the
+    field pins (micro-sam and others), or ``None`` when unknown. ``filename`` is the name in the
+    cache directory and defaults to the last component of the URL.
+    """
+
+    name: str
+    url: str
+    size: int | None
+    config: SamConfig
+    filename: str = field(default="")
+    sha256: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.filename:
+            object.__setattr__(self, "filename", _filename_from_url(self.url))
+        if self.filename in ("", ".", "..") or Path(self.filename).name != self.filename or "\\" in self.filename:
+            raise ValueError(f"checkpoint filename must be a plain file name, got {self.filename!r}")
+        if self.size is not None and self.size <= 0:
+            raise ValueError(f"checkpoint size must be positive or None, got {self.size}")
+        hex_digits = set("0123456789abcdef")
+        if self.sha256 is not None and (len(self.sha256) != 64 or not set(self.sha256) <= hex_digits):
+            raise ValueError(f"sha256 must be 64 lowercase hex digits or None, got {self.sha256!r}")
+
+
+def _filename_from_url(url: str) -> str:
+    """The last path component of a URL ("" when there is none)."""
+    return urllib.parse.unquote(urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1])
+
+
+_OFFICIAL_URL = "https://dl.fbaipublicfiles.com/segment_anything/"
+
+#: The checkpoints published with the reference implementation (the suffix of a file name is not its sha256).
+OFFICIAL_CHECKPOINTS: Mapping[str, CheckpointSpec] = types.MappingProxyType({
+    spec.name: spec
+    for spec in (
+        CheckpointSpec("vit_b", _OFFICIAL_URL + "sam_vit_b_01ec64.pth", 375_042_383, CONFIGS["vit_b"],
+                       sha256="ec2df62732614e57411cdcf32a23ffdf28910380d03139ee0f4fcbe91eb8c912"),
+        CheckpointSpec("vit_l", _OFFICIAL_URL + "sam_vit_l_0b3195.pth", 1_249_524_607, CONFIGS["vit_l"],
+                       sha256="3adcc4315b642a4d2101128f611684e8734c41232a17c648ed1693702a49a622"),
+        CheckpointSpec("vit_h", _OFFICIAL_URL + "sam_vit_h_4b8939.pth", 2_564_550_879, CONFIGS["vit_h"],
+                       sha256="a7bf3b02f3ebf1267aba913ff637d9a2d5c33d3173bb679e46d9f338c26f262e"),
+    )
+})
+
+_REGISTRY: dict[str, CheckpointSpec] = dict(OFFICIAL_CHECKPOINTS)
+
+
+def register_checkpoint(spec: CheckpointSpec, *, overwrite: bool = False) -> CheckpointSpec:
+    """Make ``spec`` loadable by name with ``from_pretrained`` and return it.
+
+    Registering the same spec twice is harmless; a different spec under a
+    taken name raises ValueError unless ``overwrite`` is true, so that a
+    typo cannot silently replace an official checkpoint. The bundled model's name is reserved.
+    """
+    if spec.name == BUNDLED_MODEL_NAME:
+        raise ValueError(f"{BUNDLED_MODEL_NAME!r} is the bundled model; register the checkpoint under another name")
+    old = _REGISTRY.get(spec.name)
+    if old is not None and old != spec and not overwrite:
+        raise ValueError(f"a different checkpoint is already registered as {spec.name!r} ({old.url}); "
+                         "pass overwrite=True to replace it")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def unregister_checkpoint(name: str) -> None:
+    """Forget a registered checkpoint (an official one comes back as it was)."""
+    _REGISTRY.pop(name, None)
+    if name in OFFICIAL_CHECKPOINTS:
+        _REGISTRY[name] = OFFICIAL_CHECKPOINTS[name]
+
+
+def registered_checkpoints() -> dict[str, CheckpointSpec]:
+    """A copy of the downloadable part of the registry: name -> spec."""
+    return dict(_REGISTRY)
+
+
+def get_checkpoint_spec(name: str) -> CheckpointSpec:
+    """The spec registered as ``name``; CheckpointError listing the known names otherwise."""
+    if name not in _REGISTRY:
+        raise unknown_name_error(name)
+    return _REGISTRY[name]
+
+
+def known_names() -> str:
+    """Every model name that loads by name, for messages: the bundled model and the registered checkpoints."""
+    return ", ".join([BUNDLED_MODEL_NAME] + sorted(_REGISTRY))
+
+
+def unknown_name_error(name: str) -> CheckpointError:
+    """The error for a model name nobody registered, listing the known ones and the ways out."""
+    return CheckpointError(
+        f"unknown checkpoint name {name!r}; known names: {known_names()}. "
+        "Pass the path of a checkpoint file instead, or register one with register_checkpoint()."
+    )

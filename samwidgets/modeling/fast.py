@@ -1,0 +1,579 @@
+"""Faster equivalents of the modeling code, behind one switch: :func:`enable_fast_paths`.
+
+The files next to this one (``image_encoder.py``, ``transformer.py``,
+``mask_decoder.py``, ``sam.py``) are the plain algorithm, written to be read.
+Every speed-up lives here instead, as a subclass of the plain module it
+speeds up. Each overrides the methods it changes, and its docstring says
+why it still computes the same function.
+
+How the switch works
+--------------------
+A fast class adds no parameters, buffers or constructor state to its plain
+parent. ``enable_fast_paths(model)`` walks ``model.modules()`` and sets the
+``__class__`` of every plain module to its fast subclass;
+``enable_fast_paths(model, False)`` sets them back. Nothing is copied or
+re-registered: the same ``Parameter`` objects stay where they were. So
+``state_dict()`` keys and values, optimiser references, ``.to()``, hooks and
+checkpoints are all unaffected, and only the code that runs changes.
+(Hugging Face's BetterTransformer swaps layers for fast ones in the same
+spirit.) The classes must match exactly (``type(m) is Attention``), so a
+subclass of your own is left alone. The switch changes the model in place:
+``SamPredictor(model)`` turns it on, ``SamPredictor(model, fast=False)``
+turns it off, and predictors that share a model share its mode.
+:func:`fast_paths` is the same switch as a context manager, restoring the
+previous classes on exit.
+
+``isinstance(m, Attention)`` stays true, so code that looks for the plain
+classes (hooks, weight tying) works in both modes. The fast paths are
+differentiable wherever the plain ones are (no in-place writes to leaves),
+so training can turn them on too. The fast-only APIs (``prepare_image``,
+``prepared=`` and ``projected=`` arguments, :class:`PreparedImage`) exist
+only on the fast classes.
+
+The speed-ups
+-------------
+Image encoder:
+
+* :class:`FastAttention`: ``F.scaled_dot_product_attention`` with the
+  relative-position bias as ``attn_mask``, one block of query rows at a time
+  (bounded memory on the 4096-token global blocks).
+* :class:`FastBlock`: windowed attention that projects only the real tokens.
+  The padding's q, k and v are the qkv bias, filled in after the projection.
+
+Two-way transformer:
+
+* :func:`attend`: the image attending to a few prompt tokens runs keys-major.
+* :class:`FastDecoderAttention`: a batch-1 image side is shared by all
+  prompts. It is projected once, not once per prompt, and takes already
+  projected inputs (``projected=``).
+* :class:`FastTwoWayAttentionBlock`, :class:`FastTwoWayTransformer`:
+  ``prepare_image`` computes the prompt-independent image projections once
+  per image.
+
+Mask decoder:
+
+* :class:`FastMaskDecoder`: no copy of the image embedding per prompt
+  (broadcasting instead of ``repeat_interleave``), the per-image preparation
+  (:class:`PreparedImage`), and the x4 upscaling as matmuls whose pixel
+  shuffle is applied to the 4 masks rather than to the C/8-channel features.
+
+Sam:
+
+* :class:`FastSam`: ``postprocess_masks`` upsamples only the low-res rows
+  and columns that the crop keeps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import image_encoder, mask_decoder, sam, transformer
+from .image_encoder import decomposed_rel_pos_bias, get_rel_pos, window_unpartition
+from .image_encoder_cnn import split_image_embedding, unpack_high_res
+from .mask_decoder import DecodedTokens
+
+# --------------------------------------------------------------------------------------------------
+# Image encoder
+# --------------------------------------------------------------------------------------------------
+
+
+class FastAttention(image_encoder.Attention):
+    """The encoder's attention on ``F.scaled_dot_product_attention``, in blocks of query rows.
+
+    Same maths as :meth:`image_encoder.Attention.forward`. SDPA computes
+    ``softmax(q k^T * head_dim**-0.5 + attn_mask) v``, which is the plain
+    scale, and the relative-position bias (made from the unscaled q, as in
+    the plain code) is passed as the additive ``attn_mask``. SDPA's fused
+    kernels never materialise the softmax separately. Large grids are
+    processed in blocks of about :attr:`query_block_tokens` queries, so the
+    full heads x N x N bias and score tensors (a global block of vit_h: 16 x
+    4096 x 4096 floats, 1 GiB each) never exist at once. A query row's
+    softmax and weighted sum involve only that row's scores, so the result is
+    the same.
+    """
+
+    #: queries per block when the grid is large (bounded memory; same result)
+    query_block_tokens: int = 1024
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """B x H x W x D -> B x H x W x D."""
+        return self.proj(self.attend(self.qkv(x)))
+
+    def attend(self, qkv: torch.Tensor) -> torch.Tensor:
+        """The attention itself, between the qkv and the output projections: B x H x W x 3D -> B x H x W x D."""
+        b, h, w, _ = qkv.shape
+        n = h * w
+        qkv = qkv.reshape(b, n, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)  # each B x heads x N x head_dim
+        if self.use_rel_pos:
+            rel_h = get_rel_pos(h, h, self.rel_pos_h)  # H x H x head_dim
+            rel_w = get_rel_pos(w, w, self.rel_pos_w)  # W x W x head_dim
+        rows_per_block = max(1, self.query_block_tokens // w)
+        outputs = []
+        for r0 in range(0, h, rows_per_block):
+            r1 = min(h, r0 + rows_per_block)
+            q_blk = q[:, :, r0 * w : r1 * w]  # B x heads x (rows*W) x head_dim
+            bias = None
+            if self.use_rel_pos:
+                bias = decomposed_rel_pos_bias(
+                    q_blk.reshape(b * self.num_heads, (r1 - r0) * w, -1), rel_h[r0:r1], rel_w, (r1 - r0, w), (h, w)
+                ).view(b, self.num_heads, (r1 - r0) * w, n)
+                bias = bias.to(q_blk.dtype)
+            outputs.append(F.scaled_dot_product_attention(q_blk, k, v, attn_mask=bias))
+        out = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=2)  # B x heads x N x head_dim
+        return out.permute(0, 2, 1, 3).reshape(b, h, w, -1)
+
+
+def window_partition_filled(x: torch.Tensor, window_size: int, fill: torch.Tensor
+                            ) -> tuple[torch.Tensor, tuple[int, int]]:
+    """:func:`image_encoder.window_partition` with ``fill`` (C values) in every padded position instead of zeros.
+
+    x: B x H x W x C -> (B * nW) x ws x ws x C windows and the padded size (Hp, Wp).
+    """
+    b, h, w, c = x.shape
+    pad_h = (window_size - h % window_size) % window_size
+    pad_w = (window_size - w % window_size) % window_size
+    if pad_h or pad_w:
+        padded = fill.to(x.dtype).expand(b, h + pad_h, w + pad_w, c).clone()  # a new tensor: autograd-safe
+        padded[:, :h, :w] = x
+        x = padded
+    hp, wp = h + pad_h, w + pad_w
+    x = x.view(b, hp // window_size, window_size, wp // window_size, window_size, c)
+    windows = x.permute(0, 1, 3, 2, 4, 5).reshape(-1, window_size, window_size, c)
+    return windows, (hp, wp)
+
+
+class FastBlock(image_encoder.Block):
+    """An encoder block whose windowed attention projects only the real tokens.
+
+    The plain block zero-pads the normalised tokens to whole windows and does
+    not mask the padding, so a padded token's q, k and v are exactly the qkv
+    bias (``qkv(0) = bias``). Projecting the real tokens and then filling the
+    padding of the projected tokens with that bias gives the same attention
+    input, without running the qkv projection on the padding (about 16% of
+    the tokens of vit_b: 64 x 64 padded to 70 x 70). The padding's outputs
+    are dropped before the output projection, so that runs on real tokens
+    only too. The attention is :class:`FastAttention`'s.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """B x H x W x D -> B x H x W x D."""
+        shortcut = x
+        x = self.norm1(x)
+        x = self._windowed_attention(x) if self.window_size > 0 else self.attn(x)
+        x = shortcut + x
+        return x + self.mlp(self.norm2(x))
+
+    def _windowed_attention(self, x: torch.Tensor) -> torch.Tensor:
+        """Attention within windows, with the projections run on real tokens only: B x H x W x D -> same."""
+        h, w = x.shape[1], x.shape[2]
+        qkv = self.attn.qkv(x)  # B x H x W x 3D, real tokens only
+        bias = self.attn.qkv.bias
+        fill = bias if bias is not None else torch.zeros(qkv.shape[-1], dtype=qkv.dtype, device=qkv.device)
+        windows, pad_hw = window_partition_filled(qkv, self.window_size, fill)  # (B*nW) x ws x ws x 3D
+        out = FastAttention.attend(self.attn, windows)  # (B*nW) x ws x ws x D
+        out = window_unpartition(out, self.window_size, pad_hw, (h, w))  # B x H x W x D
+        return self.attn.proj(out)
+
+
+# --------------------------------------------------------------------------------------------------
+# Two-way transformer
+# --------------------------------------------------------------------------------------------------
+
+#: Up to this many keys, attention over many queries runs keys-major (see :func:`attend`).
+FEW_KEYS = 16
+
+
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """softmax(q k^T / sqrt(c)) v for q: B x heads x Nq x c, k, v: B x heads x Nk x c -> B x heads x Nq x c.
+
+    When the image attends to the prompt tokens there are 4096 queries and
+    only 5-16 keys. There SDPA's CPU kernel pays, per block of queries, for a
+    softmax over a handful of values. Computing the scores keys-major
+    (B x heads x Nk x Nq) makes the softmax run along the long, contiguous
+    query axis instead: 5x faster for 7 keys, 1.5x for 16 (measured on 2 CPU
+    cores). It is the same softmax over the same scores, transposed, so the
+    result is the same within float rounding. Otherwise this is SDPA, the
+    plain computation in one fused call.
+    """
+    nq, nk = q.shape[-2], k.shape[-2]
+    if nk > FEW_KEYS or nq < 8 * nk:
+        return F.scaled_dot_product_attention(q, k, v)
+    scores = (k * k.shape[-1] ** -0.5) @ q.transpose(-1, -2)  # B x heads x Nk x Nq
+    return torch.softmax(scores, dim=-2).transpose(-1, -2) @ v  # B x heads x Nq x c
+
+
+class FastDecoderAttention(transformer.Attention):
+    """Decoder attention that shares a batch-1 image side among all prompts and takes pre-projected inputs.
+
+    The plain decoder repeats the image embedding once per prompt, so every
+    prompt's q/k/v projection of the 4096 image tokens computes the same
+    thing. Here a side of batch 1 is projected once. Shared keys/values take
+    all prompts' queries as one long sequence. A shared query side (the image
+    attending to each prompt's tokens) is broadcast. Each query row still
+    sees exactly the keys it sees in the per-prompt computation, so the
+    result is the same. The attention itself is :func:`attend`.
+    """
+
+    def project(self, x: torch.Tensor, which: str) -> torch.Tensor:
+        """Project B x N x C inputs with q_proj, k_proj or v_proj and split heads: B x heads x N x c."""
+        return self._separate_heads(getattr(self, f"{which}_proj")(x))
+
+    def forward(self, q: torch.Tensor | None, k: torch.Tensor | None, v: torch.Tensor | None, *,
+                projected: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """q: Bq x Nq x C; k, v: Bk x Nk x C, where Bq and Bk are equal or one of them is 1. Returns B x Nq x C.
+
+        ``projected`` may hold "q", "k" and/or "v" already projected with
+        :meth:`project` (the same values, computed once per image). The
+        matching raw input is then ignored.
+        """
+        projected = projected or {}
+        q = projected["q"] if "q" in projected else self.project(q, "q")  # Bq x heads x Nq x c
+        k = projected["k"] if "k" in projected else self.project(k, "k")  # Bk x heads x Nk x c
+        v = projected["v"] if "v" in projected else self.project(v, "v")
+        bq, _, nq, _ = q.shape
+        bk = k.shape[0]
+        if bk == 1 and bq > 1:  # shared image keys: all prompts' queries in one sequence
+            q = q.transpose(0, 1).reshape(1, self.num_heads, bq * nq, -1)  # 1 x heads x (Bq*Nq) x c
+            out = attend(q, k, v)
+            out = out.reshape(self.num_heads, bq, nq, -1).transpose(0, 1)  # Bq x heads x Nq x c
+        else:
+            if bq == 1 and bk > 1:  # shared image queries against per-prompt tokens
+                q = q.expand(bk, -1, -1, -1)
+            out = attend(q, k, v)  # B x heads x Nq x c
+        return self.out_proj(self._recombine_heads(out))
+
+
+class FastTwoWayAttentionBlock(transformer.TwoWayAttentionBlock):
+    """A two-way block that accepts a shared (batch-1) image and the first block's precomputed projections.
+
+    ``keys + key_pe`` is computed once and used for both cross-attentions.
+    The keys do not change between the two, which is why the plain code's
+    two identical sums can be one.
+    """
+
+    def prepare_image(self, keys: torch.Tensor, key_pe: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The projections of the image side that do not depend on the prompts. keys: 1 x HW x C.
+
+        Only valid for the first block: later blocks see keys that the prompts have already changed.
+        """
+        k = keys + key_pe
+        return {
+            "t2i_k": self.cross_attn_token_to_image.project(k, "k"),
+            "t2i_v": self.cross_attn_token_to_image.project(keys, "v"),
+            "i2t_q": self.cross_attn_image_to_token.project(k, "q"),
+        }
+
+    def forward(self, queries: torch.Tensor, keys: torch.Tensor, query_pe: torch.Tensor,
+                key_pe: torch.Tensor, prepared: dict[str, torch.Tensor] | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """queries: B x Nt x C; keys: B or 1 x HW x C; prepared: from :meth:`prepare_image` (keys, key_pe)."""
+        if self.skip_first_layer_pe:
+            queries = self.self_attn(queries, queries, queries)
+        else:
+            q = queries + query_pe
+            queries = queries + self.self_attn(q, q, queries)
+        queries = self.norm1(queries)
+
+        q = queries + query_pe
+        k = None if prepared is not None else keys + key_pe
+        t2i = {"k": prepared["t2i_k"], "v": prepared["t2i_v"]} if prepared is not None else None
+        queries = self.norm2(queries + self.cross_attn_token_to_image(q, k, keys, projected=t2i))
+
+        queries = self.norm3(queries + self.mlp(queries))
+
+        q = queries + query_pe
+        i2t = {"q": prepared["i2t_q"]} if prepared is not None else None
+        keys = self.norm4(keys + self.cross_attn_image_to_token(k, q, queries, projected=i2t))
+        return queries, keys
+
+
+class FastTwoWayTransformer(transformer.TwoWayTransformer):
+    """The two-way transformer with a shared (batch-1) image side, optionally prepared once per image.
+
+    An image embedding of batch 1 stays batch 1. The first block's
+    cross-attentions project it once for all prompts
+    (:class:`FastDecoderAttention`), and from the first block's image->token
+    attention on, the image side has the prompts' batch. The image tokens are
+    made contiguous once (free for channels-last inputs), because adding a
+    contiguous and a transposed tensor in every block is many times slower.
+    """
+
+    def prepare_image(self, image_embedding: torch.Tensor, image_pe: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Everything of the image side that is the same for every prompt of one image.
+
+        image_embedding, image_pe: 1 x C x H x W. Passing the result to
+        :meth:`forward` skips the layout changes and three of the first
+        block's image-sized projections. The outputs are the same.
+        """
+        keys = image_embedding.flatten(2).transpose(1, 2).contiguous()  # 1 x HW x C
+        key_pe = image_pe.flatten(2).transpose(1, 2).contiguous()  # 1 x HW x C
+        prepared = self.layers[0].prepare_image(keys, key_pe) if len(self.layers) else {}
+        return {"keys": keys, "key_pe": key_pe, **prepared}
+
+    def forward(self, image_embedding: torch.Tensor | None, image_pe: torch.Tensor | None,
+                point_embedding: torch.Tensor, prepared: dict[str, torch.Tensor] | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """image_embedding: B x C x H x W, or 1 x C x H x W shared by all B prompts; image_pe: 1 x C x H x W;
+        point_embedding: B x Nt x C; or instead of the two image tensors, ``prepared`` from
+        :meth:`prepare_image`. Returns the processed tokens B x Nt x C and image B x HW x C."""
+        if prepared is not None:
+            keys, image_pe = prepared["keys"], prepared["key_pe"]
+            first_block = {k: v for k, v in prepared.items() if k not in ("keys", "key_pe")}
+        else:
+            keys = image_embedding.flatten(2).transpose(1, 2).contiguous()  # B or 1 x HW x C
+            image_pe = image_pe.flatten(2).transpose(1, 2).contiguous()  # 1 x HW x C
+            first_block = None
+        queries = point_embedding
+        for i, layer in enumerate(self.layers):
+            queries, keys = layer(queries, keys, query_pe=point_embedding, key_pe=image_pe,
+                                  prepared=first_block if i == 0 else None)
+        q = queries + point_embedding
+        k = keys + image_pe
+        queries = self.norm_final_attn(queries + self.final_attn_token_to_image(q, k, keys))
+        return queries, keys
+
+
+# --------------------------------------------------------------------------------------------------
+# Mask decoder
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PreparedImage:
+    """The prompt-independent image side of the decoder for one image (see :meth:`FastMaskDecoder.prepare_image`)."""
+
+    transformer: dict[str, torch.Tensor]
+    size: tuple[int, int]  # h, w of the embedding grid
+    high_res: torch.Tensor | None = None  # 1 x 2C x h x w packed early features (high_res_features models)
+
+
+def _conv_transpose_2x2_unshuffled(conv: nn.ConvTranspose2d, x: torch.Tensor) -> torch.Tensor:
+    """A kernel-2 stride-2 transposed convolution as one matmul, leaving the pixel shuffle for later.
+
+    Each input pixel writes its own 2 x 2 block of outputs (no overlap), so
+    the layer is a linear map C_in -> 2 x 2 x C_out per pixel. x: ... x C_in
+    -> ... x 2 x 2 x C_out, where output pixel (2y + i, 2x + j) sits at
+    [..., y, x, i, j, :]. Per-pixel layers (LayerNorm over channels, GELU,
+    the next such convolution) can run on this layout unchanged.
+    """
+    weight = conv.weight.permute(0, 2, 3, 1).reshape(conv.in_channels, -1)  # C_in x (2*2*C_out)
+    y = x @ weight  # ... x (2*2*C_out)
+    return y.unflatten(-1, (2, 2, conv.out_channels)) + conv.bias
+
+
+class FastMaskDecoder(mask_decoder.MaskDecoder):
+    """The mask decoder without a copy of the image per prompt, with an optional per-image preparation.
+
+    * The plain decoder repeats the image embedding for every prompt. Here
+      the sum ``image + dense`` is broadcast, and a shared "no mask" dense
+      embedding keeps the image side at batch 1 through the first block
+      (:class:`FastTwoWayTransformer`). The values each prompt sees are the
+      same.
+    * :meth:`prepare_image` does the image side's prompt-independent work
+      once per image. The predictor caches it, so a click pays only for the
+      prompt-dependent part.
+    * :meth:`masks_from_hypernetworks` runs the x4 upscaling as matmuls and
+      applies the pixel shuffle to the 4 masks, not to the C/8-channel
+      features.
+
+    :class:`~samwidgets.modeling.mask_decoder.DecodedTokens` may then hold
+    image tokens of batch 1 (shared by all prompts).
+    """
+
+    def prepare_image(self, image_embeddings: torch.Tensor, image_pe: torch.Tensor,
+                      no_mask_embedding: torch.Tensor) -> PreparedImage:
+        """Precompute what every prompt without a mask prompt shares for one image.
+
+        image_embeddings: 1 x C x h x w; image_pe: 1 x C x h x w;
+        no_mask_embedding: the dense embedding of "no mask" (1 x C x 1 x 1 or
+        broadcastable). Passing the result to :meth:`forward` gives the same
+        outputs for prompts without a mask prompt, with less work per call.
+        """
+        image_embeddings, high_res = split_image_embedding(image_embeddings, self.config)
+        src = image_embeddings + no_mask_embedding  # 1 x C x h x w
+        return PreparedImage(self.transformer.prepare_image(src, image_pe), tuple(src.shape[-2:]), high_res)
+
+    def forward(self, image_embeddings: torch.Tensor, image_pe: torch.Tensor,
+                sparse_prompt_embeddings: torch.Tensor, dense_prompt_embeddings: torch.Tensor,
+                multimask_output: bool, prepared: PreparedImage | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`MaskDecoder.forward`, plus ``prepared`` (from :meth:`prepare_image` for these image
+        embeddings), which is used when the dense embedding is the shared "no mask" one."""
+        masks, iou_pred = self.predict_masks(image_embeddings, image_pe, sparse_prompt_embeddings,
+                                             dense_prompt_embeddings, prepared)
+        mask_slice = slice(1, None) if multimask_output else slice(0, 1)
+        return masks[:, mask_slice], iou_pred[:, mask_slice]
+
+    def predict_masks(self, image_embeddings: torch.Tensor, image_pe: torch.Tensor,
+                      sparse_prompt_embeddings: torch.Tensor, dense_prompt_embeddings: torch.Tensor,
+                      prepared: PreparedImage | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """All 4 masks and IoU predictions: B x 4 x 4h x 4w and B x 4."""
+        decoded = self.decode_tokens(image_embeddings, image_pe, sparse_prompt_embeddings, dense_prompt_embeddings,
+                                     prepared)
+        return self.masks_of(decoded), decoded.iou_pred
+
+    def decode_tokens(self, image_embeddings: torch.Tensor, image_pe: torch.Tensor,
+                      sparse_prompt_embeddings: torch.Tensor, dense_prompt_embeddings: torch.Tensor,
+                      prepared: PreparedImage | None = None) -> DecodedTokens:
+        """:meth:`MaskDecoder.decode_tokens` with a shared image side: image_tokens are 1 x C x h x w when
+        every prompt sees the same image (no mask prompt), else B x C x h x w."""
+        b = sparse_prompt_embeddings.shape[0]
+        high_res = None
+        if image_embeddings is not None:
+            image_embeddings, high_res = split_image_embedding(image_embeddings, self.config)
+            if image_embeddings.shape[0] not in (1, b):
+                raise ValueError(f"image_embeddings has batch {image_embeddings.shape[0]}; expected 1 (shared) "
+                                 f"or {b} (one per prompt)")
+        elif prepared is not None:
+            high_res = prepared.high_res
+        output_tokens = torch.cat([self.iou_token.weight, self.mask_tokens.weight], dim=0)  # 5 x C
+        output_tokens = output_tokens.unsqueeze(0).expand(b, -1, -1)  # B x 5 x C
+        tokens = torch.cat((output_tokens, sparse_prompt_embeddings), dim=1)  # B x (5+N) x C
+        shared_dense = dense_prompt_embeddings.shape[0] == 1 or dense_prompt_embeddings.stride(0) == 0
+        if prepared is not None and shared_dense:
+            (h, w), c = prepared.size, self.transformer_dim
+            hs, src = self.transformer(None, None, tokens, prepared=prepared.transformer)
+        else:
+            if shared_dense:  # the "no mask" embedding, broadcast: the image side stays shared by all prompts
+                dense_prompt_embeddings = dense_prompt_embeddings[:1]
+            src = image_embeddings + dense_prompt_embeddings  # 1 or B x C x h x w, never a copy per prompt
+            _, c, h, w = src.shape
+            hs, src = self.transformer(src, image_pe, tokens)  # B x (5+N) x C, 1 or B x hw x C
+        iou_pred = self.iou_prediction_head(hs[:, 0, :])  # B x 4
+        image_tokens = src.reshape(-1, h, w, c).permute(0, 3, 1, 2)  # B' x C x h x w, a view of B' x h x w x C
+        return DecodedTokens(mask_tokens=hs[:, 1 : 1 + self.num_mask_tokens, :],  # B x 4 x C
+                             image_tokens=image_tokens, iou_pred=iou_pred, high_res=high_res)
+
+    def masks_of(self, decoded: DecodedTokens, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """The 4 low-res masks of the prompts ``rows`` (default: all): R x 4 x 4h x 4w."""
+        mask_tokens, high_res = decoded.mask_tokens, decoded.high_res
+        image_tokens = decoded.image_tokens.permute(0, 2, 3, 1)  # B' x h x w x C (contiguous when decoded here)
+        if rows is not None:
+            mask_tokens = mask_tokens[rows]
+            if image_tokens.shape[0] > 1:  # one per prompt (else shared by all)
+                image_tokens = image_tokens[rows]
+            if high_res is not None and high_res.shape[0] > 1:
+                high_res = high_res[rows]
+        hyper_in = torch.stack(
+            [mlp(mask_tokens[:, i, :]) for i, mlp in enumerate(self.output_hypernetworks_mlps)], dim=1
+        )  # R x 4 x C/8
+        return self.masks_from_hypernetworks(image_tokens, hyper_in, high_res)  # R x 4 x 4h x 4w
+
+    def masks_from_hypernetworks(self, image_tokens: torch.Tensor, hyper_in: torch.Tensor,
+                                 high_res: torch.Tensor | None = None) -> torch.Tensor:
+        """Upscale the image tokens x4 and take the dot product with each mask token's hypernetwork output.
+
+        image_tokens: B' x h x w x C (B' = 1 or B); hyper_in: B x M x C/8 -> masks B x M x 4h x 4w.
+        high_res: the encoder's packed early features (B'' x 2C x h x w, B'' = 1 or B), added to the
+        upscaled features when the model has them.
+        This is the same maths as ``output_upscaling`` (ConvT 2x2, LayerNorm2d, GELU,
+        ConvT 2x2, GELU) on B x C x h x w followed by a matmul. But the
+        transposed convolutions are matmuls (:func:`_conv_transpose_2x2_unshuffled`),
+        LayerNorm2d is the channel LayerNorm it is, and the 4h x 4w pixel
+        shuffle is applied only to the M final masks, not to the C/8-channel features.
+        A shared image (B' = 1) is upscaled once for all prompts.
+        """
+        conv1, norm, act1, conv2, act2 = self.output_upscaling
+        b = hyper_in.shape[0]
+        x = _conv_transpose_2x2_unshuffled(conv1, image_tokens)  # B' x h x w x 2 x 2 x C/4
+        x = act1(F.layer_norm(x, (x.shape[-1],), norm.weight, norm.bias, norm.eps))
+        x = act2(_conv_transpose_2x2_unshuffled(conv2, x))  # B' x h x w x 2 x 2 x 2 x 2 x C/8
+        if high_res is not None:
+            x = x + unpack_high_res(high_res)  # the same pixel layout: B' or B'' x h x w x 2 x 2 x 2 x 2 x C/8
+        _, h, w = x.shape[:3]
+        pixels = x.reshape(x.shape[0], -1, x.shape[-1]).expand(b, -1, -1)  # B x (16hw) x C/8
+        masks = pixels @ hyper_in.transpose(1, 2)  # B x (16hw) x M
+        # [b, y, x, i1, j1, i2, j2, m] is pixel (4y + 2*i1 + i2, 4x + 2*j1 + j2) of mask m
+        masks = masks.reshape(b, h, w, 2, 2, 2, 2, -1).permute(0, 7, 1, 3, 5, 2, 4, 6)
+        return masks.reshape(b, -1, 4 * h, 4 * w)
+
+
+# --------------------------------------------------------------------------------------------------
+# Sam
+# --------------------------------------------------------------------------------------------------
+
+
+class FastSam(sam.Sam):
+    """Sam whose ``postprocess_masks`` never upsamples the padding."""
+
+    def postprocess_masks(self, masks: torch.Tensor, input_size: tuple[int, ...],
+                          original_size: tuple[int, ...]) -> torch.Tensor:
+        """:meth:`Sam.postprocess_masks` with the same values and less work.
+
+        Bilinear upsampling by an integer factor (align_corners=False) gives
+        output pixel y the low-res rows floor((y + 0.5) / factor - 0.5) and the
+        next, with weights that depend only on y. The pixels the crop keeps
+        (y < h) read only the first ceil(h / factor) + 1 low-res rows. Upsampling
+        those rows alone, by the same factor, gives every kept pixel the same
+        sources and weights, so the values are bit-identical (a 1024 x 768
+        photo: a quarter less work). The last resize is skipped when it is
+        the identity (same size: weights 1 and 0), which changes no value.
+        """
+        size = self.image_encoder.img_size
+        low = masks.shape[-1]
+        if size % low == 0 and masks.shape[-2] == low:
+            factor = size // low
+            rows, cols = (min(low, -(-n // factor) + 1) for n in input_size[:2])
+            masks = F.interpolate(masks[..., :rows, :cols], (rows * factor, cols * factor), mode="bilinear",
+                                  align_corners=False)
+        else:
+            masks = F.interpolate(masks, (size, size), mode="bilinear", align_corners=False)
+        masks = masks[..., : input_size[0], : input_size[1]]
+        if tuple(masks.shape[-2:]) != tuple(original_size):
+            masks = F.interpolate(masks, tuple(original_size), mode="bilinear", align_corners=False)
+        return masks
+
+
+# --------------------------------------------------------------------------------------------------
+# The switch
+# --------------------------------------------------------------------------------------------------
+
+#: plain class -> its fast subclass (the same parameters and buffers)
+FAST_CLASSES: dict[type[nn.Module], type[nn.Module]] = {
+    image_encoder.Attention: FastAttention,
+    image_encoder.Block: FastBlock,
+    transformer.Attention: FastDecoderAttention,
+    transformer.TwoWayAttentionBlock: FastTwoWayAttentionBlock,
+    transformer.TwoWayTransformer: FastTwoWayTransformer,
+    mask_decoder.MaskDecoder: FastMaskDecoder,
+    sam.Sam: FastSam,
+}
+#: fast class -> the plain class it speeds up
+PLAIN_CLASSES: dict[type[nn.Module], type[nn.Module]] = {fast: plain for plain, fast in FAST_CLASSES.items()}
+
+
+def enable_fast_paths(model: nn.Module, enabled: bool = True) -> nn.Module:
+    """Switch every module of ``model`` (itself included) to its fast class, or back to the plain one.
+
+    In place, and nothing but the classes changes (see the module docstring).
+    The outputs are the same within float rounding. Returns ``model``.
+    """
+    table = FAST_CLASSES if enabled else PLAIN_CLASSES
+    for module in model.modules():
+        cls = table.get(type(module))
+        if cls is not None:
+            module.__class__ = cls
+    return model
+
+
+def fast_paths_enabled(model: nn.Module) -> bool:
+    """Whether any module of ``model`` runs a fast path."""
+    return any(type(module) in PLAIN_CLASSES for module in model.modules())
+
+
+@contextmanager
+def fast_paths(model: nn.Module, enabled: bool = True) -> Iterator[nn.Module]:
+    """``with fast_paths(model): ...`` runs the block with the fast paths on (or off), then restores the classes."""
+    saved = [(module, type(module)) for module in model.modules()]
+    enable_fast_paths(model, enabled)
+    try:
+        yield model
+    finally:
+        for module, cls in saved:
+            module.__class__ = cls
