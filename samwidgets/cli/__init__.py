@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("generate", "segment everything in many images, one SA-1B JSON per image"),
     "embed": ("embed", "compute image embeddings ahead of time into a predictor's disk cache"),
     "bench": ("bench", "speed and memory of the encoder, predict and generation; --compare-reference"),
+    "export-onnx": ("export_onnx", "the prompt encoder and mask decoder as ONNX, with the reference's inputs"),
     "data-engine": ("data_engine", "the data engine's three stages with retraining, in miniature"),
     "train-clip": ("train_clip", "train the tiny CLIP-like pair used for text prompts"),
     "train-text": ("train_text", "teach a SAM model text prompts without text (paper, appendix D.5)"),
