@@ -279,6 +279,40 @@ def test_decoder_attention_with_a_shared_side_equals_the_plain_per_prompt_attent
     torch.testing.assert_close(fast_attn(q, None, k, projected=projected), expected, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("direction", ["tokens_to_image", "image_to_tokens", "image_to_tokens_prepared"])
+@pytest.mark.parametrize("batch_q, batch_k", [(1, 1), (2, 2), (1, 2), (2, 1)])
+def test_few_tokens_meet_the_image_without_projecting_it(direction, batch_q, batch_k):
+    """The folded projections (the image's 4096 tokens never projected) equal the plain attention."""
+    torch.manual_seed(1)
+    plain = transformer.Attention(256, 8, downsample_rate=2)  # the decoder's cross-attention widths
+    fast_attn = enable_fast_paths(copy.deepcopy(plain))
+    tokens, image = torch.randn(batch_q, 7, 256), torch.randn(batch_k, 1024, 256)
+    if direction != "tokens_to_image":
+        tokens, image = torch.randn(batch_k, 7, 256), torch.randn(batch_q, 1024, 256)
+    b = max(batch_q, batch_k)
+    if direction == "tokens_to_image":  # queries: the tokens; keys and values: the image
+        expected = plain(tokens.expand(b, -1, -1), image.expand(b, -1, -1), image.expand(b, -1, -1))
+        got = fast_attn(tokens, image, image)
+    else:  # queries: the image; keys and values: the tokens
+        expected = plain(image.expand(b, -1, -1), tokens.expand(b, -1, -1), tokens.expand(b, -1, -1))
+        projected = {"q": fast_attn.project(image, "q")} if direction.endswith("prepared") else None
+        got = fast_attn(None if projected else image, tokens, tokens, projected=projected)
+    torch.testing.assert_close(got, expected, atol=2e-5, rtol=1e-5)
+
+
+def test_the_folds_are_the_paths_taken_for_one_prompt(monkeypatch):
+    """A single-point predict on a vit-sized decoder runs both folds (not the projecting path)."""
+    calls = []
+    for name in ("_tokens_to_image", "_image_to_tokens"):
+        original = getattr(FastDecoderAttention, name)
+        monkeypatch.setattr(FastDecoderAttention, name,
+                            lambda self, *a, _f=original, _n=name: calls.append(_n) or _f(self, *a))
+    predictor = SamPredictor(load_default("cpu"))
+    predictor.set_image(np.zeros((64, 64, 3), np.uint8))
+    predictor.predict(np.array([[20, 30]]), np.array([1]))
+    assert {"_tokens_to_image", "_image_to_tokens"} <= set(calls)
+
+
 @pytest.mark.parametrize("hw", [(8, 8), (7, 9), (12, 5)])
 @pytest.mark.parametrize("block_tokens", [1024, 9, 1])
 def test_fast_global_attention_equals_plain(hw, block_tokens):

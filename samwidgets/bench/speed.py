@@ -35,7 +35,11 @@ class BenchRow:
     predict_p90_ms: float
     cache_hit_ms: float
 
-    def cells(self) -> list[str]:
+    def gflops_per_s(self) -> float:
+        """The encoder's rate: its counted FLOPs over its median time."""
+        return self.encoder_gflops / self.encode_s
+
+    def cells(self, peak_gflops: float | None = None) -> list[str]:
         peak = "n/a" if self.encode_peak_mib is None else (
             f"{self.encode_peak_mib:,.0f}" if self.encode_peak_mib >= 1 else "<1")
         return [
@@ -43,6 +47,7 @@ class BenchRow:
             f"{self.params_m:.1f}",
             f"{self.encoder_gflops:,.0f}",
             f"{self.encode_s:.2f}",
+            f"{self.gflops_per_s():,.0f}" + (f" ({self.gflops_per_s() / peak_gflops:.0%})" if peak_gflops else ""),
             peak,
             f"{self.predict_ms:.1f}",
             f"{self.predict_p90_ms:.1f}",
@@ -52,7 +57,8 @@ class BenchRow:
 
 
 HEADER = [
-    "config", "params (M)", "encoder GFLOPs", "encoder s/image", "encode peak RSS (MiB)",
+    "config", "params (M)", "encoder GFLOPs", "encoder s/image", "encoder GFLOP/s (of fp32 peak)",
+    "encode peak RSS (MiB)",
     "predict median (ms)", "predict p90 (ms)", "set_image cache hit (ms)", "hit / encode",
 ]
 
@@ -111,10 +117,30 @@ def bench_config(name: str, encoder_runs: int = 2, predict_calls: int = 50, seed
     )
 
 
-def markdown_table(rows: list[BenchRow]) -> str:
+def markdown_table(rows: list[BenchRow], peak_gflops: float | None = None) -> str:
+    """The rows as a markdown table; with ``peak_gflops`` the encoder's rate is also given as a share of it."""
     lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
-    lines += ["| " + " | ".join(row.cells()) + " |" for row in rows]
+    lines += ["| " + " | ".join(row.cells(peak_gflops)) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def matmul_peak_gflops(dtype: torch.dtype = torch.float32, size: int = 2048, repeats: int = 8) -> float:
+    """The machine's matrix throughput in GFLOP/s: square ``size`` matmuls in ``dtype`` on the current threads.
+
+    The ceiling the encoder's rate is compared with: its work is mostly such matmuls (about 75% of
+    its FLOPs are linear layers), the rest attention and convolutions. The best of three timings.
+    """
+    a = torch.randn(size, size).to(dtype)
+    b = torch.randn(size, size).to(dtype)
+    for _ in range(2):
+        a @ b  # warm-up: kernels picked, memory touched
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        for _ in range(repeats):
+            a @ b
+        best = min(best, (time.perf_counter() - start) / repeats)
+    return 2 * size**3 / best / 1e9
 
 
 def machine_description() -> str:

@@ -22,7 +22,14 @@ from pathlib import Path
 
 import torch
 
-from ..bench.speed import IMAGE_HW, bench_config, generation_table, machine_description, markdown_table
+from ..bench.speed import (
+    IMAGE_HW,
+    bench_config,
+    generation_table,
+    machine_description,
+    markdown_table,
+    matmul_peak_gflops,
+)
 from ..modeling import CONFIGS
 from ..runtime.threads import configure_threads
 
@@ -76,8 +83,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.plain:
             print(f"measuring {name} with the plain modeling code ...", file=sys.stderr, flush=True)
             rows.append(bench_config(name, args.encoder_runs, args.predict_calls, fast=False))
-    table = markdown_table(rows)
-    report = (f"Machine: {machine_description()}\n\nImage {IMAGE_HW[1]}x{IMAGE_HW[0]}, random weights (seed 0), "
+    peak = {name: matmul_peak_gflops(dtype) for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
+    table = markdown_table(rows, peak["fp32"])
+    report = (f"Machine: {machine_description()}; matrix peak (2048 x 2048 matmul) fp32 {peak['fp32']:,.0f} GFLOP/s, "
+              f"bf16 {peak['bf16']:,.0f} GFLOP/s\n\nImage {IMAGE_HW[1]}x{IMAGE_HW[0]}, random weights (seed 0), "
               f"{args.encoder_runs} timed encodes, {args.predict_calls} single-point predicts.\n\n{table}\n")
     if args.generation:
         print("measuring automatic mask generation ...", file=sys.stderr, flush=True)

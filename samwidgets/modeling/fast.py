@@ -74,7 +74,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import image_encoder, mask_decoder, sam, transformer
-from .image_encoder import decomposed_rel_pos_bias, get_rel_pos, window_unpartition
+from .image_encoder import get_rel_pos, window_unpartition
 from .image_encoder_cnn import split_image_embedding, unpack_high_res
 from .mask_decoder import DecodedTokens
 
@@ -116,15 +116,27 @@ class FastAttention(image_encoder.Attention):
             rel_w = get_rel_pos(w, w, self.rel_pos_w)  # W x W x head_dim
         rows_per_block = max(1, self.query_block_tokens // w)
         outputs = []
+        buffer = None  # the bias of one block of rows, reused by the next
         for r0 in range(0, h, rows_per_block):
             r1 = min(h, r0 + rows_per_block)
             q_blk = q[:, :, r0 * w : r1 * w]  # B x heads x (rows*W) x head_dim
             bias = None
             if self.use_rel_pos:
-                bias = decomposed_rel_pos_bias(
-                    q_blk.reshape(b * self.num_heads, (r1 - r0) * w, -1), rel_h[r0:r1], rel_w, (r1 - r0, w), (h, w)
-                ).view(b, self.num_heads, (r1 - r0) * w, n)
-                bias = bias.to(q_blk.dtype)
+                rows_q = q_blk.reshape(b * self.num_heads, r1 - r0, w, -1)  # (B*heads) x rows x W x head_dim
+                bias_h = torch.einsum("bhwc,hkc->bhwk", rows_q, rel_h[r0:r1])  # (B*heads) x rows x W x H
+                bias_w = torch.einsum("bhwc,wkc->bhwk", rows_q, rel_w)  # (B*heads) x rows x W x W
+                # The sum must come out contiguous: the einsums' outputs are laid out heads-inner, and a sum
+                # that followed their layout would need a copy to become the mask (13x slower on 2 cores).
+                if bias_h.requires_grad or bias_w.requires_grad or torch.compiler.is_compiling():
+                    # training (out= has no gradient) or torch.compile (which fuses the sum into its kernels)
+                    bias = bias_h.contiguous().unsqueeze(-1) + bias_w.contiguous().unsqueeze(-2)
+                else:  # inference: into one buffer, reused by every block of rows (no page faults)
+                    if buffer is None:
+                        buffer = torch.empty(b * self.num_heads * rows_per_block * w * n, dtype=bias_h.dtype,
+                                             device=bias_h.device)
+                    bias = buffer[: b * self.num_heads * (r1 - r0) * w * n].view(b * self.num_heads, r1 - r0, w, h, w)
+                    torch.add(bias_h.unsqueeze(-1), bias_w.unsqueeze(-2), out=bias)
+                bias = bias.view(b, self.num_heads, (r1 - r0) * w, n).to(q_blk.dtype)
             outputs.append(F.scaled_dot_product_attention(q_blk, k, v, attn_mask=bias))
         out = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=2)  # B x heads x N x head_dim
         return out.permute(0, 2, 1, 3).reshape(b, h, w, -1)
@@ -210,20 +222,32 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
 
 
 class FastDecoderAttention(transformer.Attention):
-    """Decoder attention that shares a batch-1 image side among all prompts and takes pre-projected inputs.
+    """Decoder attention that shares a batch-1 image side among all prompts, takes pre-projected inputs,
+    and never projects the 4096 image tokens when only a few prompt tokens meet them.
 
-    The plain decoder repeats the image embedding once per prompt, so every
-    prompt's q/k/v projection of the 4096 image tokens computes the same
-    thing. Here a side of batch 1 is projected once. Shared keys/values take
-    all prompts' queries as one long sequence. A shared query side (the image
-    attending to each prompt's tokens) is broadcast. Each query row still
-    sees exactly the keys it sees in the per-prompt computation, so the
-    result is the same. The attention itself is :func:`attend`.
+    * Shared image. The plain decoder repeats the image embedding once per prompt, so every
+      prompt's q/k/v projection of the image tokens computes the same thing. Here a side of batch 1
+      is projected once. Shared keys/values take all prompts' queries as one long sequence; a
+      shared query side (the image attending to each prompt's tokens) is broadcast. Each query row
+      still sees exactly the keys it sees in the per-prompt computation.
+    * Few tokens against the image (:meth:`_tokens_to_image`, :meth:`_image_to_tokens`). The
+      projections are linear, so they can move to the side of the product that has the few
+      tokens: ``q . (W_k x + b_k) = (W_k^T q) . x + q . b_k``, where the last term is the same
+      for every key of a query and cancels in the softmax; ``sum_j a_j (W_v x_j + b_v) =
+      W_v (sum_j a_j x_j) + b_v`` because the weights a_j sum to 1; and the output projection of
+      the image attending to the tokens folds into the tokens' values. With one prompt of 7 tokens
+      and 8 heads the image's 4096 x 256 tokens then meet 56 vectors instead of being projected to
+      4096 x 128: about a third of the multiply-adds. The same function, summed in another order.
     """
 
     def project(self, x: torch.Tensor, which: str) -> torch.Tensor:
         """Project B x N x C inputs with q_proj, k_proj or v_proj and split heads: B x heads x N x c."""
         return self._separate_heads(getattr(self, f"{which}_proj")(x))
+
+    def _head_weights(self, which: str) -> torch.Tensor:
+        """The projection's weight per head: heads x c x C (c = internal_dim / heads)."""
+        weight = getattr(self, f"{which}_proj").weight  # internal_dim x C
+        return weight.view(self.num_heads, -1, weight.shape[-1])
 
     def forward(self, q: torch.Tensor | None, k: torch.Tensor | None, v: torch.Tensor | None, *,
                 projected: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
@@ -234,6 +258,13 @@ class FastDecoderAttention(transformer.Attention):
         matching raw input is then ignored.
         """
         projected = projected or {}
+        if not projected and q.shape[0] * q.shape[1] * self.num_heads < k.shape[0] * self.internal_dim \
+                and k.shape[1] >= 8 * q.shape[1]:
+            return self._tokens_to_image(q, k, v)
+        if "k" not in projected and "v" not in projected and self.num_heads * k.shape[1] < self.internal_dim:
+            nq = projected["q"].shape[2] if "q" in projected else q.shape[1]
+            if nq >= 8 * k.shape[1]:
+                return self._image_to_tokens(q, k, v, projected.get("q"))
         q = projected["q"] if "q" in projected else self.project(q, "q")  # Bq x heads x Nq x c
         k = projected["k"] if "k" in projected else self.project(k, "k")  # Bk x heads x Nk x c
         v = projected["v"] if "v" in projected else self.project(v, "v")
@@ -248,6 +279,49 @@ class FastDecoderAttention(transformer.Attention):
                 q = q.expand(bk, -1, -1, -1)
             out = attend(q, k, v)  # B x heads x Nq x c
         return self.out_proj(self._recombine_heads(out))
+
+    def _tokens_to_image(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """A few tokens attending to the image, without projecting the image's keys or values.
+
+        q: Bq x Nq x C (tokens); k, v: Bk x N x C (the image, N large). Returns Bq x Nq x C.
+        """
+        c = self.internal_dim // self.num_heads
+        queries = self.project(q, "q")  # Bq x heads x Nq x c
+        # scores: (W_k^T q) . x; the term q . b_k is the same for all keys of a query: softmax drops it
+        q_in_image_space = queries @ self._head_weights("k")  # Bq x heads x Nq x C
+        scores = (q_in_image_space * c**-0.5) @ k.unsqueeze(1).transpose(-1, -2)  # B x heads x Nq x N
+        weights = torch.softmax(scores, dim=-1)
+        # values: W_v (sum_j a_j x_j) + b_v, as the weights a_j sum to 1
+        mixed = weights @ v.unsqueeze(1)  # B x heads x Nq x C
+        out = mixed @ self._head_weights("v").transpose(-1, -2) + self.v_proj.bias.view(self.num_heads, 1, c)
+        return self.out_proj(self._recombine_heads(out))  # B x Nq x C
+
+    def _image_to_tokens(self, q: torch.Tensor | None, k: torch.Tensor, v: torch.Tensor,
+                         projected_q: torch.Tensor | None) -> torch.Tensor:
+        """The image attending to a few tokens, with the output projection folded into the tokens' values.
+
+        q: Bq x N x C (the image, N large) or ``projected_q`` (Bq x heads x N x c, prepared once per
+        image); k, v: Bk x Nk x C (tokens). Scores are computed keys-major (heads*Nk rows of N
+        queries), so the softmax over the few keys runs along the long axis. Returns B x N x C.
+        """
+        c = self.internal_dim // self.num_heads
+        keys = self.project(k, "k")  # Bk x heads x Nk x c
+        values = self.project(v, "v")  # Bk x heads x Nk x c
+        if projected_q is not None:
+            scores = keys @ projected_q.transpose(-1, -2)  # B x heads x Nk x N
+        else:  # (W_q x + b_q) . k = x . (W_q^T k) + b_q . k
+            k_in_image_space = keys @ self._head_weights("q")  # Bk x heads x Nk x C
+            bias = keys @ self.q_proj.bias.view(self.num_heads, c, 1)  # Bk x heads x Nk x 1
+            scores = k_in_image_space.flatten(1, 2) @ q.transpose(1, 2) + bias.flatten(1, 2)  # B x (heads*Nk) x N
+            scores = scores.view(scores.shape[0], self.num_heads, -1, scores.shape[-1])  # B x heads x Nk x N
+        weights = torch.softmax(scores * c**-0.5, dim=-2)  # over the keys
+        # out_proj(sum_h sum_j a_hj v_hj) = sum_h sum_j a_hj (W_o[:, h] v_hj) + b_o
+        out_weight = self.out_proj.weight.view(self.out_proj.out_features, self.num_heads, c)  # C x heads x c
+        values_out = torch.einsum("bhjc,ohc->bhjo", values, out_weight)  # Bk x heads x Nk x C
+        b = max(weights.shape[0], values_out.shape[0])
+        weights = weights.expand(b, -1, -1, -1).flatten(1, 2)  # B x (heads*Nk) x N
+        values_out = values_out.expand(b, -1, -1, -1).flatten(1, 2)  # B x (heads*Nk) x C
+        return weights.transpose(1, 2) @ values_out + self.out_proj.bias  # B x N x C
 
 
 class FastTwoWayAttentionBlock(transformer.TwoWayAttentionBlock):
