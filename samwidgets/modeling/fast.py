@@ -283,44 +283,59 @@ class FastDecoderAttention(transformer.Attention):
     def _tokens_to_image(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """A few tokens attending to the image, without projecting the image's keys or values.
 
-        q: Bq x Nq x C (tokens); k, v: Bk x N x C (the image, N large). Returns Bq x Nq x C.
+        q: Bq x Nq x C (tokens); k, v: Bk x N x C (the image, N large; Bk = Bq, or 1 when shared).
+        Every head's queries become rows of one matrix, so each image is read by one product.
+        Returns Bq x Nq x C.
         """
-        c = self.internal_dim // self.num_heads
+        bq, nq, _ = q.shape
+        heads, c = self.num_heads, self.internal_dim // self.num_heads
         queries = self.project(q, "q")  # Bq x heads x Nq x c
         # scores: (W_k^T q) . x; the term q . b_k is the same for all keys of a query: softmax drops it
-        q_in_image_space = queries @ self._head_weights("k")  # Bq x heads x Nq x C
-        scores = (q_in_image_space * c**-0.5) @ k.unsqueeze(1).transpose(-1, -2)  # B x heads x Nq x N
-        weights = torch.softmax(scores, dim=-1)
+        rows = (queries @ self._head_weights("k")) * c**-0.5  # Bq x heads x Nq x C
+        bk = k.shape[0]
+        rows = rows.reshape(bk, -1, rows.shape[-1]) if bk == 1 else rows.expand(bk, -1, -1, -1).flatten(1, 2)
+        weights = torch.softmax(rows @ k.transpose(1, 2), dim=-1)  # Bk x (Bq'*heads*Nq) x N
         # values: W_v (sum_j a_j x_j) + b_v, as the weights a_j sum to 1
-        mixed = weights @ v.unsqueeze(1)  # B x heads x Nq x C
-        out = mixed @ self._head_weights("v").transpose(-1, -2) + self.v_proj.bias.view(self.num_heads, 1, c)
-        return self.out_proj(self._recombine_heads(out))  # B x Nq x C
+        mixed = (weights @ v).view(-1, heads, nq, v.shape[-1])  # Bq x heads x Nq x C
+        out = mixed @ self._head_weights("v").transpose(-1, -2) + self.v_proj.bias.view(heads, 1, c)
+        return self.out_proj(self._recombine_heads(out))  # Bq x Nq x C
 
     def _image_to_tokens(self, q: torch.Tensor | None, k: torch.Tensor, v: torch.Tensor,
                          projected_q: torch.Tensor | None) -> torch.Tensor:
         """The image attending to a few tokens, with the output projection folded into the tokens' values.
 
-        q: Bq x N x C (the image, N large) or ``projected_q`` (Bq x heads x N x c, prepared once per
-        image); k, v: Bk x Nk x C (tokens). Scores are computed keys-major (heads*Nk rows of N
-        queries), so the softmax over the few keys runs along the long axis. Returns B x N x C.
+        q: Bq x N x C (the image, N large) or ``projected_q`` (1 x heads x N x c, prepared once per
+        image); k, v: Bk x Nk x C (tokens); Bq and Bk equal, or one of them 1. Scores are computed
+        keys-major (rows: every prompt's heads x keys; columns: the N image positions), so the image is
+        read by one product and the softmax over the few keys runs along the long axis.
+        Returns B x N x C.
         """
-        c = self.internal_dim // self.num_heads
+        heads, c = self.num_heads, self.internal_dim // self.num_heads
         keys = self.project(k, "k")  # Bk x heads x Nk x c
         values = self.project(v, "v")  # Bk x heads x Nk x c
+        bk, _, nk, _ = keys.shape
         if projected_q is not None:
-            scores = keys @ projected_q.transpose(-1, -2)  # B x heads x Nk x N
+            if projected_q.shape[0] != 1:  # rare: queries prepared per prompt
+                scores = keys @ projected_q.transpose(-1, -2)  # B x heads x Nk x N (matmul broadcasts a batch 1)
+            else:  # heads as the batch: every prompt's keys of one head against the image's queries
+                per_head = keys.transpose(0, 1).reshape(heads, bk * nk, c)  # heads x (Bk*Nk) x c
+                scores = per_head @ projected_q[0].transpose(-1, -2)  # heads x (Bk*Nk) x N
+                scores = scores.view(heads, bk, nk, -1).transpose(0, 1)  # Bk x heads x Nk x N
         else:  # (W_q x + b_q) . k = x . (W_q^T k) + b_q . k
-            k_in_image_space = keys @ self._head_weights("q")  # Bk x heads x Nk x C
-            bias = keys @ self.q_proj.bias.view(self.num_heads, c, 1)  # Bk x heads x Nk x 1
-            scores = k_in_image_space.flatten(1, 2) @ q.transpose(1, 2) + bias.flatten(1, 2)  # B x (heads*Nk) x N
-            scores = scores.view(scores.shape[0], self.num_heads, -1, scores.shape[-1])  # B x heads x Nk x N
-        weights = torch.softmax(scores * c**-0.5, dim=-2)  # over the keys
+            rows = keys @ self._head_weights("q")  # Bk x heads x Nk x C
+            bias = keys @ self.q_proj.bias.view(heads, c, 1)  # Bk x heads x Nk x 1
+            if q.shape[0] == 1:  # a shared image: all prompts' rows in one product
+                scores = rows.reshape(1, -1, rows.shape[-1]) @ q.transpose(1, 2)  # 1 x (Bk*heads*Nk) x N
+            else:
+                scores = rows.flatten(1, 2) @ q.transpose(1, 2)  # B x (heads*Nk) x N
+            scores = scores.view(-1, heads, nk, scores.shape[-1]) + bias  # B x heads x Nk x N
+        weights = torch.softmax(scores * c**-0.5, dim=2)  # over the keys
         # out_proj(sum_h sum_j a_hj v_hj) = sum_h sum_j a_hj (W_o[:, h] v_hj) + b_o
-        out_weight = self.out_proj.weight.view(self.out_proj.out_features, self.num_heads, c)  # C x heads x c
+        out_weight = self.out_proj.weight.view(self.out_proj.out_features, heads, c)  # C x heads x c
         values_out = torch.einsum("bhjc,ohc->bhjo", values, out_weight)  # Bk x heads x Nk x C
         b = max(weights.shape[0], values_out.shape[0])
-        weights = weights.expand(b, -1, -1, -1).flatten(1, 2)  # B x (heads*Nk) x N
-        values_out = values_out.expand(b, -1, -1, -1).flatten(1, 2)  # B x (heads*Nk) x C
+        weights = weights.expand(b, -1, -1, -1).reshape(b, heads * nk, -1)  # B x (heads*Nk) x N
+        values_out = values_out.expand(b, -1, -1, -1).reshape(b, heads * nk, -1)  # B x (heads*Nk) x C
         return weights.transpose(1, 2) @ values_out + self.out_proj.bias  # B x N x C
 
 
