@@ -48,6 +48,11 @@ def test_ratio_and_table_formatting():
     assert "| single-point predict ms (median of 30, multimask) | 80.0 | 20.0 | 4.00x |" in lines
     assert "| automatic generation s/image (32x32 grid, encoder included) | 60.00 | 30.00 | 2.00x |" in lines
     assert lines[-1] == "| masks from automatic generation | 3 | 4 | - |"
+    assert not any("bf16" in line for line in lines)  # no bf16 measurement, no row
+    ours.encode_bf16_s = 4.0
+    bf16_row = rc.comparison_table(ref, ours, settings).splitlines()[3]
+    assert bf16_row.startswith("| encoder s/image, samwidgets bf16 mode")
+    assert bf16_row.endswith("| 12.00 | 4.00 | 3.00x |")
 
 
 def test_max_abs_diff_checks_shapes():
@@ -89,4 +94,5 @@ def test_measure_side_outputs_have_reference_shapes(monkeypatch):
     assert outputs["iou"].shape == (3,)
     assert outputs["embedding"].shape[:2] == (1, SMALL.prompt_embed_dim)
     assert result.encode_s > 0 and result.predict_ms > 0 and result.generation_s > 0
+    assert result.encode_bf16_s is not None and result.encode_bf16_s > 0  # the labelled bf16 mode, timed too
     assert result.threads == torch.get_num_threads()

@@ -78,6 +78,7 @@ class SideResult:
     generation_masks: int  # masks returned by the last generation
     threads: int
     torch_version: str
+    encode_bf16_s: float | None = None  # median set_image of the labelled bf16 mode (samwidgets only)
 
 
 @dataclass
@@ -92,6 +93,7 @@ class Side:
     model: torch.nn.Module
     make_predictor: Callable[[torch.nn.Module], Any]
     make_generator: Callable[..., Any]
+    make_bf16_predictor: Callable[[torch.nn.Module], Any] | None = None  # a bf16 mode, where the side has one
 
 
 def reference_available() -> bool:
@@ -139,7 +141,8 @@ def samwidgets_side(config: str, state_dict: dict[str, torch.Tensor]) -> Side:
     from ..inference.predictor import SamPredictor
 
     model = build_sam(config, state_dict).eval()
-    return Side("samwidgets", model, lambda m: SamPredictor(m, cache_size=0), SamAutomaticMaskGenerator)
+    return Side("samwidgets", model, lambda m: SamPredictor(m, cache_size=0), SamAutomaticMaskGenerator,
+                lambda m: SamPredictor(m, cache_size=0, precision="bf16"))
 
 
 def reference_side(config: str, state_dict: dict[str, torch.Tensor]) -> Side:
@@ -200,6 +203,15 @@ def measure_side(side: Side, settings: Settings) -> tuple[SideResult, dict[str, 
             predict_times.append(time.perf_counter() - start)
 
         del predictor
+        bf16_times: list[float] = []
+        if side.make_bf16_predictor is not None:
+            bf16 = side.make_bf16_predictor(side.model)
+            for run in range(settings.encoder_runs + 1):  # the first untimed, as above
+                start = time.perf_counter()
+                bf16.set_image(image)
+                if run > 0:
+                    bf16_times.append(time.perf_counter() - start)
+            del bf16
         generation_times, masks = [], 0
         for _ in range(settings.generation_runs):
             generator = side.make_generator(side.model, points_per_side=settings.points_per_side,
@@ -217,6 +229,7 @@ def measure_side(side: Side, settings: Settings) -> tuple[SideResult, dict[str, 
         generation_masks=masks,
         threads=torch.get_num_threads(),
         torch_version=torch.__version__,
+        encode_bf16_s=statistics.median(bf16_times) if bf16_times else None,
     )
     outputs = {
         "embedding": embedding,
@@ -268,6 +281,9 @@ def comparison_table(ref: SideResult, ours: SideResult, settings: Settings) -> s
         (f"automatic generation s/image ({g} grid, encoder included)", ref.generation_s, ours.generation_s, 2),
     ]
     lines = ["| measure | reference | samwidgets | reference / samwidgets |", "|---|---|---|---|"]
+    if ours.encode_bf16_s is not None:  # the labelled bf16 mode against the reference's fp32 encoder
+        rows.insert(1, ("encoder s/image, samwidgets bf16 mode (SamPredictor(precision=\"bf16\"))", ref.encode_s,
+                        ours.encode_bf16_s, 2))
     for label, r, o, digits in rows:
         lines.append(f"| {label} | {_fmt(r, digits)} | {_fmt(o, digits)} | {ratio(r, o)} |")
     lines.append(f"| masks from automatic generation | {ref.generation_masks} | {ours.generation_masks} | - |")
