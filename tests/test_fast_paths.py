@@ -28,6 +28,7 @@ from samwidgets.modeling.fast import (
     fast_paths,
     fast_paths_enabled,
     window_partition_filled,
+    window_unpartition_cropped,
 )
 from samwidgets.modeling.image_encoder import Attention, Block, window_partition, window_unpartition
 
@@ -356,6 +357,21 @@ def test_window_partition_filled():
     torch.testing.assert_close(window_unpartition(windows, 2, pad_hw, (3, 3)), x)
     zeros, _ = window_partition_filled(x, 2, torch.zeros(2))
     assert torch.equal(zeros, window_partition(x, 2)[0])
+
+
+@pytest.mark.parametrize("hw", [(14, 14), (64, 64), (13, 5), (5, 13), (15, 29), (3, 3)])
+def test_one_pass_windows_equal_padding_then_permuting(hw):
+    """window_partition_filled / window_unpartition_cropped against the plain pad-permute-reshape-crop."""
+    torch.manual_seed(0)
+    x = torch.randn(2, *hw, 6)
+    fill = torch.randn(6)
+    padded = fill.expand(2, -(-hw[0] // 7) * 7, -(-hw[1] // 7) * 7, 6).clone()
+    padded[:, : hw[0], : hw[1]] = x
+    expected, pad_hw = window_partition(padded, 7)
+    windows, got_pad = window_partition_filled(x, 7, fill)
+    assert got_pad == pad_hw and torch.equal(windows, expected)
+    assert torch.equal(window_unpartition_cropped(windows, 7, pad_hw, hw), window_unpartition(windows, 7, pad_hw, hw))
+    assert torch.equal(window_unpartition_cropped(windows, 7, pad_hw, hw), x)
 
 
 @pytest.mark.parametrize("config", [SMALL, CONFIGS["default_tiny"]], ids=["small", "default_tiny"])

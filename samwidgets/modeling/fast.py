@@ -74,7 +74,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import image_encoder, mask_decoder, sam, transformer
-from .image_encoder import get_rel_pos, window_unpartition
+from .image_encoder import get_rel_pos
 from .image_encoder_cnn import split_image_embedding, unpack_high_res
 from .mask_decoder import DecodedTokens
 
@@ -147,18 +147,50 @@ def window_partition_filled(x: torch.Tensor, window_size: int, fill: torch.Tenso
     """:func:`image_encoder.window_partition` with ``fill`` (C values) in every padded position instead of zeros.
 
     x: B x H x W x C -> (B * nW) x ws x ws x C windows and the padded size (Hp, Wp).
+    The windows are written in one pass: the real tokens copied straight into their windows (the
+    full windows, the last row and column of windows, the corner), then ``fill`` into the padding,
+    instead of padding the grid, then permuting it into windows (three passes over the tokens).
     """
     b, h, w, c = x.shape
-    pad_h = (window_size - h % window_size) % window_size
-    pad_w = (window_size - w % window_size) % window_size
-    if pad_h or pad_w:
-        padded = fill.to(x.dtype).expand(b, h + pad_h, w + pad_w, c).clone()  # a new tensor: autograd-safe
-        padded[:, :h, :w] = x
-        x = padded
-    hp, wp = h + pad_h, w + pad_w
-    x = x.view(b, hp // window_size, window_size, wp // window_size, window_size, c)
-    windows = x.permute(0, 1, 3, 2, 4, 5).reshape(-1, window_size, window_size, c)
-    return windows, (hp, wp)
+    ws = window_size
+    nh, nw = -(-h // ws), -(-w // ws)  # windows per column and per row, the last ones padded
+    fh, fw = h // ws, w // ws  # full windows
+    rh, rw = h - fh * ws, w - fw * ws  # real rows (columns) of the last, padded window row (column)
+    windows = x.new_empty(b, nh, nw, ws, ws, c)
+    grid = windows.permute(0, 1, 3, 2, 4, 5)  # B x nh x ws x nw x ws x C: the padded grid, a view
+    grid[:, :fh, :, :fw] = x[:, : fh * ws, : fw * ws].unflatten(1, (fh, ws)).unflatten(3, (fw, ws))
+    if rh:
+        grid[:, fh, :rh, :fw] = x[:, fh * ws :, : fw * ws].unflatten(2, (fw, ws))
+        grid[:, fh, rh:] = fill.to(x.dtype)  # the padding rows
+    if rw:
+        grid[:, :fh, :, fw, :rw] = x[:, : fh * ws, fw * ws :].unflatten(1, (fh, ws))
+        grid[:, :, :, fw, rw:] = fill.to(x.dtype)  # the padding columns
+    if rh and rw:
+        grid[:, fh, :rh, fw, :rw] = x[:, fh * ws :, fw * ws :]
+    return windows.view(-1, ws, ws, c), (nh * ws, nw * ws)
+
+
+def window_unpartition_cropped(windows: torch.Tensor, window_size: int, pad_hw: tuple[int, int],
+                               hw: tuple[int, int]) -> torch.Tensor:
+    """:func:`image_encoder.window_unpartition` in one pass: only the real tokens are copied out of the windows.
+
+    windows: (B * nW) x ws x ws x C -> B x H x W x C.
+    """
+    (hp, wp), (h, w), ws = pad_hw, hw, window_size
+    nh, nw = hp // ws, wp // ws
+    fh, fw = h // ws, w // ws
+    rh, rw = h - fh * ws, w - fw * ws
+    c = windows.shape[-1]
+    grid = windows.view(-1, nh, nw, ws, ws, c).permute(0, 1, 3, 2, 4, 5)  # B x nh x ws x nw x ws x C, a view
+    out = windows.new_empty(grid.shape[0], h, w, c)
+    out[:, : fh * ws, : fw * ws].unflatten(1, (fh, ws)).unflatten(3, (fw, ws)).copy_(grid[:, :fh, :, :fw])
+    if rh:
+        out[:, fh * ws :, : fw * ws].unflatten(2, (fw, ws)).copy_(grid[:, fh, :rh, :fw])
+    if rw:
+        out[:, : fh * ws, fw * ws :].unflatten(1, (fh, ws)).copy_(grid[:, :fh, :, fw, :rw])
+    if rh and rw:
+        out[:, fh * ws :, fw * ws :].copy_(grid[:, fh, :rh, fw, :rw])
+    return out
 
 
 class FastBlock(image_encoder.Block):
@@ -190,7 +222,7 @@ class FastBlock(image_encoder.Block):
         fill = bias if bias is not None else torch.zeros(qkv.shape[-1], dtype=qkv.dtype, device=qkv.device)
         windows, pad_hw = window_partition_filled(qkv, self.window_size, fill)  # (B*nW) x ws x ws x 3D
         out = FastAttention.attend(self.attn, windows)  # (B*nW) x ws x ws x D
-        out = window_unpartition(out, self.window_size, pad_hw, (h, w))  # B x H x W x D
+        out = window_unpartition_cropped(out, self.window_size, pad_hw, (h, w))  # B x H x W x D
         return self.attn.proj(out)
 
 
