@@ -433,6 +433,31 @@ def test_gradients_plain_and_fast_agree(config):
         torch.testing.assert_close(grads[1][name], g, atol=1e-4 * scale, rtol=1e-4, msg=name)
 
 
+def test_concurrent_encodes_do_not_share_bias_buffers():
+    """Two threads encoding at once with one model (the widget prefetches in a thread) get their own scratch."""
+    import threading
+
+    torch.manual_seed(0)
+    model = enable_fast_paths(build_sam(SMALL))
+    images = [torch.randn(1, 3, SMALL.image_size, SMALL.image_size) for _ in range(4)]
+    with torch.no_grad():
+        expected = [model.image_encoder(x) for x in images]
+        results: dict[int, torch.Tensor] = {}
+
+        def encode(i: int) -> None:
+            for _ in range(5):
+                results[i] = model.image_encoder(images[i])
+
+        threads = [threading.Thread(target=encode, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    for i in range(4):
+        torch.testing.assert_close(results[i], expected[i], atol=1e-5, rtol=1e-5)
+    assert getattr(fast._encoder_scratch, "buffers", None) is None  # nothing kept after the encodes
+
+
 def test_fast_module_holds_every_fast_class():
     """Every plain class with a fast twin is listed in the switch, and each twin subclasses its plain class."""
     for plain_cls, fast_cls in fast.FAST_CLASSES.items():

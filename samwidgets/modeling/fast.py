@@ -39,6 +39,9 @@ Image encoder:
   (bounded memory on the 4096-token global blocks).
 * :class:`FastBlock`: windowed attention that projects only the real tokens.
   The padding's q, k and v are the qkv bias, filled in after the projection.
+* :class:`FastImageEncoderViT`: the blocks of one forward share their
+  relative-position bias buffers (per thread), instead of each allocating
+  and page-faulting its own 200 MB.
 
 Two-way transformer:
 
@@ -65,6 +68,7 @@ Sam:
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -81,6 +85,43 @@ from .mask_decoder import DecodedTokens
 # --------------------------------------------------------------------------------------------------
 # Image encoder
 # --------------------------------------------------------------------------------------------------
+
+
+#: Per thread, while a FastImageEncoderViT runs: its scratch buffers for the relative-position bias.
+_encoder_scratch = threading.local()
+
+
+def _bias_buffer(numel: int, like: torch.Tensor) -> torch.Tensor:
+    """An uninitialised buffer of ``numel`` values of ``like``'s dtype and device for a block's bias.
+
+    Inside a :class:`FastImageEncoderViT` forward the buffer is kept for the encoder's later blocks
+    (a fresh one of 200 MB per global block of vit_b pays its page faults again); elsewhere it is new.
+    """
+    buffers = getattr(_encoder_scratch, "buffers", None)
+    if buffers is None:
+        return torch.empty(numel, dtype=like.dtype, device=like.device)
+    key = (like.dtype, like.device)
+    buffer = buffers.get(key)
+    if buffer is None or buffer.numel() < numel:
+        buffer = buffers[key] = torch.empty(numel, dtype=like.dtype, device=like.device)
+    return buffer[:numel]
+
+
+class FastImageEncoderViT(image_encoder.ImageEncoderViT):
+    """The ViT encoder whose blocks share their bias buffers during one forward (see :func:`_bias_buffer`).
+
+    The scratch belongs to the calling thread and is dropped when the forward ends, so concurrent
+    encodes (the widget prefetches the next image in a thread) never share it and nothing stays
+    allocated between encodes.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outer = getattr(_encoder_scratch, "buffers", None)
+        _encoder_scratch.buffers = {} if outer is None else outer
+        try:
+            return super().forward(x)
+        finally:
+            _encoder_scratch.buffers = outer
 
 
 class FastAttention(image_encoder.Attention):
@@ -116,7 +157,7 @@ class FastAttention(image_encoder.Attention):
             rel_w = get_rel_pos(w, w, self.rel_pos_w)  # W x W x head_dim
         rows_per_block = max(1, self.query_block_tokens // w)
         outputs = []
-        buffer = None  # the bias of one block of rows, reused by the next
+        buffer = None  # the bias of one block of rows, reused by the next (and by the next blocks: see below)
         for r0 in range(0, h, rows_per_block):
             r1 = min(h, r0 + rows_per_block)
             q_blk = q[:, :, r0 * w : r1 * w]  # B x heads x (rows*W) x head_dim
@@ -132,8 +173,7 @@ class FastAttention(image_encoder.Attention):
                     bias = bias_h.contiguous().unsqueeze(-1) + bias_w.contiguous().unsqueeze(-2)
                 else:  # inference: into one buffer, reused by every block of rows (no page faults)
                     if buffer is None:
-                        buffer = torch.empty(b * self.num_heads * rows_per_block * w * n, dtype=bias_h.dtype,
-                                             device=bias_h.device)
+                        buffer = _bias_buffer(b * self.num_heads * rows_per_block * w * n, bias_h)
                     bias = buffer[: b * self.num_heads * (r1 - r0) * w * n].view(b * self.num_heads, r1 - r0, w, h, w)
                     torch.add(bias_h.unsqueeze(-1), bias_w.unsqueeze(-2), out=bias)
                 bias = bias.view(b, self.num_heads, (r1 - r0) * w, n).to(q_blk.dtype)
@@ -659,6 +699,7 @@ class FastSam(sam.Sam):
 FAST_CLASSES: dict[type[nn.Module], type[nn.Module]] = {
     image_encoder.Attention: FastAttention,
     image_encoder.Block: FastBlock,
+    image_encoder.ImageEncoderViT: FastImageEncoderViT,
     transformer.Attention: FastDecoderAttention,
     transformer.TwoWayAttentionBlock: FastTwoWayAttentionBlock,
     transformer.TwoWayTransformer: FastTwoWayTransformer,
