@@ -480,3 +480,104 @@ def test_from_pretrained_replaces_damaged_cache(server: Served, tiny_spec: Check
     with pytest.warns(UserWarning, match="downloading it again"):
         model = from_pretrained(TINY_NAME, cache_dir=tmp_path, device="cpu", progress=False)
     assert_weights_equal(model, tiny["state_dict"])
+
+
+# --------------------------------------------------------------------------- sha256
+
+
+def sha(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def record_of(dest: Path) -> Path:
+    return dest.with_name(dest.name + ".sha256")
+
+
+@pytest.mark.parametrize("modes", [[], ["truncate"], ["ignore_range"]], ids=["whole", "resumed", "restarted"])
+def test_sha256_is_computed_while_streaming_and_recorded(server: Served, tmp_path: Path, modes: list[str],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hash is fed chunk by chunk, also across a resumed request: the file is never read back."""
+    dest = tmp_path / "ckpt.pth"
+    if modes == ["ignore_range"]:  # a .part from an earlier run that the server will not resume
+        part_of(dest).write_bytes(server.data[:1000])
+    server.modes = list(modes)
+    reads = []
+    monkeypatch.setattr(checkpoints, "file_sha256", lambda path, *a: reads.append(path) or sha(Path(path).read_bytes()))
+    download(server.url, dest, len(server.data), sha256=sha(server.data), progress=False, chunk_size=4096)
+    assert dest.read_bytes() == server.data and not part_of(dest).exists()
+    assert reads == []  # no second read of the file
+    assert record_of(dest).read_text().split()[0] == sha(server.data)
+
+
+def test_resuming_a_part_of_an_earlier_run_hashes_its_bytes_once(server: Served, tmp_path: Path) -> None:
+    dest = tmp_path / "ckpt.pth"
+    part_of(dest).write_bytes(server.data[:1000])
+    download(server.url, dest, len(server.data), sha256=sha(server.data), progress=False)
+    assert dest.read_bytes() == server.data and server.ranges == ["bytes=1000-"]
+
+
+def test_right_size_wrong_content_is_deleted_and_said(server: Served, tmp_path: Path) -> None:
+    """A corrupted file of exactly the right size: deleted, with a message that names the hashes and the fix."""
+    expected = sha(server.data)
+    server.data = bytes(b ^ 0xFF for b in server.data)  # same length, other bytes
+    dest = tmp_path / "ckpt.pth"
+    with pytest.raises(DownloadError, match=rf"sha256 {sha(server.data)}, not {expected}.*deleted.*Run again"):
+        download(server.url, dest, len(server.data), sha256=expected, progress=False)
+    assert not dest.exists() and not part_of(dest).exists() and not record_of(dest).exists()
+
+
+def test_cached_file_is_trusted_by_its_record_and_replaced_when_it_changed(server: Served, tmp_path: Path) -> None:
+    dest = tmp_path / "ckpt.pth"
+    download(server.url, dest, len(server.data), sha256=sha(server.data), progress=False)
+    assert server.requests == 1
+    download(server.url, dest, len(server.data), sha256=sha(server.data), progress=False)
+    assert server.requests == 1  # the record vouches for the file as it is: no request, no hashing
+    dest.write_bytes(bytes(len(server.data)))  # damaged in place: same size, new contents and mtime
+    with pytest.warns(UserWarning, match="sha256 .* was deleted and is downloaded again"):
+        download(server.url, dest, len(server.data), sha256=sha(server.data), progress=False)
+    assert dest.read_bytes() == server.data and server.requests == 2
+
+
+def test_cached_file_without_record_is_hashed_once(server: Served, tmp_path: Path) -> None:
+    dest = tmp_path / "ckpt.pth"
+    dest.write_bytes(server.data)  # copied in by hand: no record
+    download(server.url, dest, len(server.data), sha256=sha(server.data), progress=False)
+    assert server.requests == 0 and record_of(dest).exists()
+
+
+def test_from_pretrained_checks_the_registered_hash(server: Served, tiny_config: SamConfig, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SAMWIDGETS_CACHE_DIR", str(tmp_path))
+    wrong = register_checkpoint(CheckpointSpec(TINY_NAME, server.url, len(server.data), tiny_config,
+                                               sha256="0" * 64), overwrite=True)
+    try:
+        with pytest.raises(DownloadError, match="sha256"):
+            from_pretrained(TINY_NAME, progress=False)
+        assert not checkpoint_path(TINY_NAME).exists()
+        register_checkpoint(CheckpointSpec(TINY_NAME, server.url, len(server.data), tiny_config,
+                                           sha256=sha(server.data)), overwrite=True)
+        assert from_pretrained(TINY_NAME, progress=False).config == tiny_config
+    finally:
+        unregister_checkpoint(wrong.name)
+
+
+def test_official_hashes_are_the_pinned_ones() -> None:
+    assert {name: spec.sha256[:12] for name, spec in OFFICIAL_CHECKPOINTS.items()} == {
+        "vit_b": "ec2df6273261", "vit_l": "3adcc4315b64", "vit_h": "a7bf3b02f3eb"}
+    with pytest.raises(ValueError, match="sha256"):
+        CheckpointSpec("x", "http://example.invalid/x.pth", 10, CONFIGS["vit_b"], sha256="EC2DF6")
+
+
+def test_bundled_weights_are_checked_at_load(tmp_path: Path) -> None:
+    from samwidgets.hub.build import check_bundled_weights
+    from samwidgets.hub.registry import BUNDLED_SHA256, BUNDLED_WEIGHTS
+
+    check_bundled_weights()  # the shipped file is the one the registry names
+    assert sha(BUNDLED_WEIGHTS.read_bytes()) == BUNDLED_SHA256
+    damaged = tmp_path / "default_tiny.pt"
+    data = BUNDLED_WEIGHTS.read_bytes()
+    damaged.write_bytes(bytes([data[0] ^ 0xFF]) + data[1:])  # one byte changed
+    with pytest.raises(CheckpointError, match=r"damaged or replaced.*Reinstall samwidgets"):
+        check_bundled_weights(damaged)

@@ -15,8 +15,9 @@ from typing import Any
 
 import torch
 
+from ..io.digest import file_sha256_cached
 from ..modeling import CONFIGS, Sam, SamConfig
-from .registry import BUNDLED_MODEL_NAME, BUNDLED_WEIGHTS, CheckpointError
+from .registry import BUNDLED_MODEL_NAME, BUNDLED_SHA256, BUNDLED_WEIGHTS, CheckpointError
 
 _WRAPPER_KEYS = ("model", "state_dict", "model_state_dict", "module")
 
@@ -183,8 +184,19 @@ def build_sam_default_tiny(checkpoint: str | os.PathLike | Mapping[str, torch.Te
                 f"the bundled default model is missing ({BUNDLED_WEIGHTS}); reinstall samwidgets, "
                 "or train one with `samwidgets train --model default_tiny --out runs/tiny`"
             )
+        check_bundled_weights()
         checkpoint = BUNDLED_WEIGHTS
     return build_sam(BUNDLED_MODEL_NAME, checkpoint)
+
+
+def check_bundled_weights(path: Path = BUNDLED_WEIGHTS, sha256: str = BUNDLED_SHA256) -> None:
+    """Raise CheckpointError if the bundled weights are not the file this release ships (hashed once per process)."""
+    actual = file_sha256_cached(path)
+    if actual != sha256:
+        raise CheckpointError(
+            f"the bundled default model {path} is damaged or replaced: its sha256 is {actual}, not {sha256}. "
+            "Reinstall samwidgets (pip install --force-reinstall samwidgets, or git checkout the file in a clone)"
+        )
 
 
 #: Same keys and call signature as the reference registry ("default" is vit_h as there),

@@ -19,6 +19,7 @@ extra dependency is needed; tqdm draws the progress bar.
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import logging
@@ -35,6 +36,7 @@ from typing import BinaryIO
 import torch
 from tqdm import tqdm
 
+from ..io.digest import file_sha256
 from ..io.paths import CACHE_ENV as CACHE_ENV_VAR
 from ..io.paths import default_cache_dir
 from ..modeling import CONFIGS, Sam, SamConfig
@@ -62,6 +64,7 @@ __all__ = [
     "default_cache_dir",
     "download",
     "download_checkpoint",
+    "file_sha256",
     "from_pretrained",
     "load_model",
     "config_by_name_or_file",
@@ -111,14 +114,14 @@ def checkpoint_path(name: str, cache_dir: str | os.PathLike | None = None) -> Pa
 def download_checkpoint(name: str, *, cache_dir: str | os.PathLike | None = None, progress: bool = True) -> Path:
     """The path of the registered checkpoint ``name`` in the cache, downloading it first if needed."""
     spec = get_checkpoint_spec(name)
-    return download(spec.url, checkpoint_path(name, cache_dir), spec.size, progress=progress)
+    return download(spec.url, checkpoint_path(name, cache_dir), spec.size, sha256=spec.sha256, progress=progress)
 
 
 # --------------------------------------------------------------------------- download
 
 
-def download(url: str, dest: str | os.PathLike, expected_size: int | None = None, *, retries: int = 3,
-             progress: bool = True, timeout: float = 60.0, chunk_size: int = 1 << 20) -> Path:
+def download(url: str, dest: str | os.PathLike, expected_size: int | None = None, *, sha256: str | None = None,
+             retries: int = 3, progress: bool = True, timeout: float = 60.0, chunk_size: int = 1 << 20) -> Path:
     """Download ``url`` to ``dest`` and return ``dest`` as a Path.
 
     Bytes go to ``dest + ".part"``, which a later attempt or call resumes
@@ -131,42 +134,113 @@ def download(url: str, dest: str | os.PathLike, expected_size: int | None = None
     the retries run out the ``.part`` file is kept so that the next call
     resumes it.
 
+    With ``sha256`` (hex) the file's hash is computed while it streams in (no
+    second read of a 2.5 GB file) and must match before the file is moved into
+    place; a mismatch deletes it and raises DownloadError. A verified file gets
+    a ``<dest>.sha256`` record (hash, size, modification time).
+
     An existing ``dest`` of the expected size (or any size when none is
-    given) is returned without touching the network; one of another size is
-    deleted with a warning and downloaded again.
+    given) is returned without touching the network, but with ``sha256`` only
+    once it is known to have that hash: from its record, else by hashing it
+    (one read). One of another size or hash is deleted with a warning and
+    downloaded again.
     """
     dest = Path(dest)
-    if _reuse_existing(dest, expected_size):
+    if _reuse_existing(dest, expected_size, sha256):
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
+    digest = _StreamDigest() if sha256 else None
     with tqdm(total=expected_size, unit="B", unit_scale=True, unit_divisor=1024, desc=dest.name,
               disable=not progress) as bar:
         _fetch_with_retries(url, part, expected_size, retries=retries, timeout=timeout,
-                            chunk_size=chunk_size, bar=bar)
-    _finish(url, part, dest, expected_size)
+                            chunk_size=chunk_size, bar=bar, digest=digest)
+    _finish(url, part, dest, expected_size, sha256, digest)
     return dest
 
 
-def _reuse_existing(dest: Path, expected_size: int | None) -> bool:
-    """True if ``dest`` is already the complete file; deletes (with a warning) one of the wrong size."""
+def _reuse_existing(dest: Path, expected_size: int | None, sha256: str | None = None) -> bool:
+    """True if ``dest`` is already the complete file; deletes (with a warning) one of the wrong size or hash."""
     if not dest.is_file():
         return False
     size = dest.stat().st_size
-    if expected_size is None or size == expected_size:
+    if expected_size is not None and size != expected_size:
+        warnings.warn(f"{dest} has {size:,} bytes but {expected_size:,} are expected "
+                      "(an incomplete or different file): downloading it again", stacklevel=3)
+        dest.unlink()
+        _record_path(dest).unlink(missing_ok=True)
+        return False
+    if sha256 is None or _recorded_sha256(dest) == sha256:
         return True
-    warnings.warn(f"{dest} has {size:,} bytes but {expected_size:,} are expected "
-                  "(an incomplete or different file): downloading it again", stacklevel=3)
+    actual = file_sha256(dest)
+    if actual == sha256:
+        _write_record(dest, actual)
+        return True
+    warnings.warn(f"{dest} has the right size but its sha256 is {actual}, not {sha256} (a corrupted or "
+                  "different file): it was deleted and is downloaded again", stacklevel=3)
     dest.unlink()
+    _record_path(dest).unlink(missing_ok=True)
     return False
 
 
+# --------------------------------------------------------------------------- hashes
+
+
+class _StreamDigest:
+    """The sha256 of a .part file, fed chunk by chunk as the file is written (across resumed requests)."""
+
+    def __init__(self) -> None:
+        self.hasher = hashlib.sha256()
+        self.length = 0  # bytes fed so far: the hash is of the file's first ``length`` bytes
+
+    def start_at(self, part: Path, offset: int) -> None:
+        """The next chunk is written at byte ``offset`` of ``part``: hash the bytes before it if not yet fed."""
+        if offset == self.length:
+            return
+        self.hasher, self.length = hashlib.sha256(), 0
+        if offset:  # a .part left by an earlier run, resumed: its bytes are read once
+            with open(part, "rb") as f:
+                while self.length < offset and (chunk := f.read(min(1 << 20, offset - self.length))):
+                    self.update(chunk)
+
+    def update(self, chunk: bytes) -> None:
+        self.hasher.update(chunk)
+        self.length += len(chunk)
+
+    def hexdigest(self, part: Path) -> str:
+        """The hash of the whole file (read again only if the chunks fed do not cover it)."""
+        size = part.stat().st_size
+        if self.length != size:
+            return file_sha256(part)
+        return self.hasher.hexdigest()
+
+
+def _record_path(dest: Path) -> Path:
+    return dest.with_name(dest.name + ".sha256")
+
+
+def _write_record(dest: Path, sha256: str) -> None:
+    """Remember that ``dest``, as it is now (size, modification time), has been verified to have ``sha256``."""
+    stat = dest.stat()
+    _record_path(dest).write_text(f"{sha256} {stat.st_size} {stat.st_mtime_ns}\n")
+
+
+def _recorded_sha256(dest: Path) -> str | None:
+    """The hash recorded for ``dest`` if the record still describes the file as it is, else None."""
+    try:
+        digest, size, mtime_ns = _record_path(dest).read_text().split()
+        stat = dest.stat()
+    except (OSError, ValueError):
+        return None
+    return digest if (int(size), int(mtime_ns)) == (stat.st_size, stat.st_mtime_ns) else None
+
+
 def _fetch_with_retries(url: str, part: Path, expected_size: int | None, *, retries: int, timeout: float,
-                        chunk_size: int, bar: tqdm) -> None:
+                        chunk_size: int, bar: tqdm, digest: _StreamDigest | None = None) -> None:
     """Run :func:`_fetch_once` until the .part file is complete, backing off between transient failures."""
     for attempt in range(retries + 1):
         try:
-            _fetch_once(url, part, expected_size, timeout=timeout, chunk_size=chunk_size, bar=bar)
+            _fetch_once(url, part, expected_size, timeout=timeout, chunk_size=chunk_size, bar=bar, digest=digest)
             return
         except _TRANSIENT as e:
             if attempt == retries:
@@ -177,7 +251,7 @@ def _fetch_with_retries(url: str, part: Path, expected_size: int | None, *, retr
 
 
 def _fetch_once(url: str, part: Path, expected_size: int | None, *, timeout: float, chunk_size: int,
-                bar: tqdm) -> None:
+                bar: tqdm, digest: _StreamDigest | None = None) -> None:
     """One request: append the rest of the file to ``part`` (or rewrite it if the server cannot resume).
 
     Returns when the server has sent everything it announced; raises
@@ -197,8 +271,10 @@ def _fetch_once(url: str, part: Path, expected_size: int | None, *, timeout: flo
         bar.reset(total=total if total is not None else expected_size)
         bar.update(have)
         limit = expected_size if expected_size is not None else total
+        if digest is not None:
+            digest.start_at(part, have)
         with open(part, "ab" if have else "wb") as f:
-            have = _stream(response, f, have, limit, chunk_size, bar)
+            have = _stream(response, f, have, limit, chunk_size, bar, digest)
     if total is not None and have < total:
         raise _TransientError(f"connection closed after {have:,} of {total:,} bytes")
     if total is None and expected_size is not None and have < expected_size:
@@ -283,10 +359,12 @@ def _response_extent(url: str, part: Path, response: http.client.HTTPResponse, h
 
 
 def _stream(response: http.client.HTTPResponse, f: BinaryIO, have: int, limit: int | None, chunk_size: int,
-            bar: tqdm) -> int:
-    """Copy the body into ``f`` and return the file's new size; stops early once past ``limit``."""
+            bar: tqdm, digest: _StreamDigest | None = None) -> int:
+    """Copy the body into ``f`` (and ``digest``) and return the file's new size; stops early once past ``limit``."""
     while chunk := response.read(chunk_size):
         f.write(chunk)
+        if digest is not None:
+            digest.update(chunk)
         have += len(chunk)
         bar.update(len(chunk))
         if limit is not None and have > limit:
@@ -296,13 +374,25 @@ def _stream(response: http.client.HTTPResponse, f: BinaryIO, have: int, limit: i
     return have
 
 
-def _finish(url: str, part: Path, dest: Path, expected_size: int | None) -> None:
-    """Move the complete .part file to ``dest``, or delete it and raise if its size is wrong."""
+def _finish(url: str, part: Path, dest: Path, expected_size: int | None, sha256: str | None = None,
+            digest: _StreamDigest | None = None) -> None:
+    """Move the complete .part file to ``dest``, or delete it and raise if its size or hash is wrong."""
     size = part.stat().st_size
     if expected_size is not None and size != expected_size:
         part.unlink()
         raise DownloadError(_size_mismatch_message(url, expected_size, received=size))
+    if sha256 is not None:
+        actual = (digest or _StreamDigest()).hexdigest(part)
+        if actual != sha256:
+            part.unlink()
+            raise DownloadError(
+                f"download of {url} has the expected size but sha256 {actual}, not {sha256}: the file is "
+                "corrupted or a different one, and it was deleted. Run again to download it afresh; if it "
+                "happens again, the server (or a proxy) holds another file under this name."
+            )
     os.replace(part, dest)
+    if sha256 is not None:
+        _write_record(dest, sha256)
 
 
 def _size_mismatch_message(url: str, expected: int, *, received: int | None = None,

@@ -25,6 +25,7 @@ from ..modeling import CONFIGS, SamConfig
 
 __all__ = [
     "BUNDLED_MODEL_NAME",
+    "BUNDLED_SHA256",
     "BUNDLED_WEIGHTS",
     "CheckpointError",
     "CheckpointSpec",
@@ -46,6 +47,8 @@ class CheckpointError(ValueError):
 BUNDLED_MODEL_NAME = "default_tiny"
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 BUNDLED_WEIGHTS = WEIGHTS_DIR / f"{BUNDLED_MODEL_NAME}.pt"
+#: The bundled weights' sha256, checked when they are loaded (update it with the file).
+BUNDLED_SHA256 = "fbef72efd354d229033ef4d9efc0eb4116d3a69f23e07580d96f0f06bcafff70"
 
 
 @dataclass(frozen=True)
