@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -154,6 +155,17 @@ def test_embed_fills_the_predictors_disk_cache(images, small_model, tmp_path, ca
     assert embed_main([str(images), "--out", str(out), *model_args(small_model)]) == 0
     assert "1 written, 4 skipped (embedding already there), 0 failed" in capsys.readouterr().out
     assert victim.is_file()
+
+    # a file that fails its checksum (same size, a flipped byte) is made again, and said
+    good = victim.read_bytes()
+    damaged = bytearray(good)
+    damaged[len(damaged) // 2] ^= 0xFF
+    victim.write_bytes(bytes(damaged))
+    with pytest.warns(RuntimeWarning, match="discarding corrupt embedding cache file"):
+        assert embed_main([str(images), "--out", str(out), *model_args(small_model)]) == 0
+    assert "1 written, 4 skipped (embedding already there), 0 failed, 1 redone" in capsys.readouterr().out
+    assert torch.equal(torch.load(victim, weights_only=True)["features"],
+                       torch.load(io.BytesIO(good), weights_only=True)["features"])
 
     # another model's embeddings are not mixed up with these: a different key for every image
     torch.manual_seed(1)

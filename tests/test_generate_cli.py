@@ -67,7 +67,17 @@ def test_writes_sa1b_reports_broken_images_and_resumes(image_dir, tmp_path, caps
 
     (image_dir / "broken.png").unlink()
     assert main([str(image_dir), "--out", str(out), *FAST]) == 0
-    assert "0 written, 2 skipped (JSON already there), 0 failed" in capsys.readouterr().out
+    assert "0 written, 2 skipped (JSON already there), 0 failed, 0 redone" in capsys.readouterr().out
+
+    # a JSON that does not parse (cut short) or is not SA-1B is never trusted: it is made again, and said
+    text = (out / "scene_2.json").read_text()
+    (out / "scene_2.json").write_text(text[: len(text) // 2])
+    (out / "scene_1.json").write_text('{"image": {}, "annotations": []}')
+    assert main([str(image_dir), "--out", str(out), *FAST]) == 0
+    captured = capsys.readouterr()
+    assert "2 written, 0 skipped (JSON already there), 0 failed, 2 redone" in captured.out
+    assert "scene_2.json is broken (" in captured.err and "generating it again" in captured.err
+    assert read_sa1b(out / "scene_2.json") == data and read_sa1b(out / "scene_1.json")["annotations"]
 
 
 def test_thresholds_default_per_model(image_dir, tmp_path, capsys):

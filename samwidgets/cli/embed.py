@@ -55,7 +55,8 @@ def embed_all(predictor: SamPredictor, images: list[Path], progress: bool = True
     """Put the embedding of every image into the predictor's disk cache unless it is there already.
 
     ``written`` lists the cache files made, ``skipped`` the images whose
-    file existed; a bad image is recorded in ``failed`` and the others go on.
+    file existed and passed its checksum, ``redone`` the files that failed it and
+    were made again; a bad image is recorded in ``failed`` and the others go on.
     """
     if predictor.cache.disk_dir is None:
         raise ValueError("the predictor has no disk cache: make it with SamPredictor(sam, disk_cache=DIR)")
@@ -64,7 +65,8 @@ def embed_all(predictor: SamPredictor, images: list[Path], progress: bool = True
         try:
             rgb = as_rgb_uint8(path)  # H x W x 3; ValueError naming the file when it is no image
             key = predictor.cache_key(rgb)
-            if key in predictor.cache:
+            existed = key in predictor.cache
+            if existed and predictor.cache.get(key) is not None:  # read and checksummed, not just present
                 summary.skipped.append(path)
                 continue
             predictor.precompute(rgb)  # encodes and writes <disk_dir>/<key>.pt atomically
@@ -74,6 +76,8 @@ def embed_all(predictor: SamPredictor, images: list[Path], progress: bool = True
             tqdm.write(f"failed: {path}: {reason}", file=sys.stderr)
             continue
         summary.written.append(predictor.cache.disk_dir / f"{key}.pt")
+        if existed:  # the file was there but failed its checksum (the cache warned and deleted it)
+            summary.redone.append(summary.written[-1])
     return summary
 
 

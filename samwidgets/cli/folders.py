@@ -21,6 +21,8 @@ class RunSummary:
     written: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
+    #: outputs found broken (unreadable, not the format, a failed checksum) and made again; also in ``written``
+    redone: list[Path] = field(default_factory=list)
 
 
 def collect_images(inputs: list[Path]) -> list[Path]:
@@ -66,8 +68,9 @@ def report(summary: RunSummary, out: Path, dist: distributed.DistInfo,
 
     Every rank must call it: the totals are a collective. ``already`` says why images were skipped.
     """
-    counts = [len(summary.written), len(summary.skipped), len(summary.failed)]
-    line = "{} written, {} skipped (" + already + "), {} failed; output in " + str(out)
+    counts = [len(summary.written), len(summary.skipped), len(summary.failed), len(summary.redone)]
+    line = ("{} written, {} skipped (" + already + "), {} failed, {} redone (broken outputs made again); "
+            "output in " + str(out))
     print(dist.prefix() + line.format(*counts), flush=True)
     totals = distributed.sum_over_ranks(counts)  # every rank takes part; waits for the slowest
     if dist.is_distributed and dist.is_main:

@@ -34,7 +34,7 @@ from tqdm import tqdm
 from ..hub.checkpoints import load_model
 from ..inference.automatic_mask_generator import BUNDLED_MODEL_THRESHOLDS, SamAutomaticMaskGenerator
 from ..inference.images import as_rgb_uint8
-from ..io.sa1b import write_sa1b
+from ..io.sa1b import read_sa1b, write_sa1b
 from ..runtime import distributed
 from .folders import RunSummary, clashing_stems, images_to_process, report
 from .model_flags import add_model_flags, model_description
@@ -98,14 +98,21 @@ def image_id_for(path: Path) -> int:
 
 def generate_all(generator: SamAutomaticMaskGenerator, images: list[Path], out_dir: Path,
                  progress: bool = True) -> RunSummary:
-    """Write ``out_dir/<stem>.json`` for every image that has none yet; never stops on a bad image."""
+    """Write ``out_dir/<stem>.json`` for every image that has no good one yet; never stops on a bad image.
+
+    An existing JSON is trusted only if it reads as an SA-1B file (:func:`read_sa1b`); a broken one (cut
+    short, not JSON, not the format) is made again and counted in ``summary.redone``.
+    """
     summary = RunSummary()
     bar = tqdm(images, desc="images", unit="img", disable=not progress)
     for path in bar:
         target = out_dir / f"{path.stem}.json"
-        if target.exists():
+        broken = output_problem(target)
+        if target.exists() and broken is None:
             summary.skipped.append(path)
             continue
+        if broken is not None:
+            tqdm.write(f"{target} is broken ({broken}): generating it again", file=sys.stderr)
         try:
             rgb = as_rgb_uint8(path)  # H x W x 3; ValueError naming the file when it is no image
             records = generator.generate(rgb)
@@ -117,8 +124,21 @@ def generate_all(generator: SamAutomaticMaskGenerator, images: list[Path], out_d
             tqdm.write(f"failed: {path}: {reason}", file=sys.stderr)
             continue
         summary.written.append(target)
+        if broken is not None:
+            summary.redone.append(target)
         bar.set_postfix(masks=len(records))
     return summary
+
+
+def output_problem(target: Path) -> str | None:
+    """What is wrong with an existing output JSON (None when it is a readable SA-1B file, or absent)."""
+    if not target.exists():
+        return None
+    try:
+        read_sa1b(target)
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        return str(e).splitlines()[0]
+    return None
 
 
 def make_generator(args: argparse.Namespace, local_rank: int = 0) -> SamAutomaticMaskGenerator:
@@ -151,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     with distributed.distributed_session() as dist:  # a process group only under torchrun
         if dist.is_distributed:
             images = distributed.shard(images, dist.rank, dist.world_size)
-        if all((args.out / f"{path.stem}.json").exists() for path in images):
+        if all((args.out / f"{path.stem}.json").exists() and output_problem(args.out / f"{path.stem}.json") is None
+               for path in images):
             summary = RunSummary(skipped=list(images))  # nothing to do: no model to load
         else:
             try:
