@@ -87,6 +87,54 @@ def test_train_resume_and_finetune(coco_folder, tmp_path):
     assert any(not torch.equal(tuned[k], weights[k]) for k in weights if k.startswith("mask_decoder."))
 
 
+@pytest.mark.slow
+def test_a_run_interrupted_by_a_signal_resumes_to_the_same_weights(coco_folder, tmp_path, monkeypatch):
+    """Ctrl-C (SIGINT) during step 5 of 6, then --resume: the weights of a run that was never interrupted."""
+    import os
+    import signal
+    import time
+
+    from samwidgets.cli import train as train_cli
+
+    config_json = tmp_path / "small.json"
+    config_json.write_text(json.dumps(SMALL.to_dict()))
+
+    def args(out):
+        return ["--model", str(config_json), "--coco-images", str(coco_folder), "--coco-annotations",
+                str(coco_folder / "instances.json"), "--images-per-step", "2", "--masks-per-image", "2",
+                "--rounds", "3", "--warmup", "2", "--steps", "6", "--save-every", "2", "--out", str(out),
+                "--no-progress"]
+
+    assert main(args(tmp_path / "straight")) == 0
+
+    real_step, calls = train_cli.training_step, []
+
+    def step_then_signal(*a, **kw):
+        calls.append(1)
+        if len(calls) == 5:  # the 5th step: after the checkpoint of step 4, before the end
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)  # the signal arrives here, as a KeyboardInterrupt
+        return real_step(*a, **kw)
+
+    out = tmp_path / "interrupted"
+    monkeypatch.setattr(train_cli, "training_step", step_then_signal)
+    with pytest.raises(KeyboardInterrupt):
+        main(args(out))
+    at_step_4 = torch.load(out / "checkpoint.pt", weights_only=False)
+    assert at_step_4["step"] == 4
+    assert not (out / "weights.pt").exists()
+    monkeypatch.setattr(train_cli, "training_step", real_step)
+    assert main(args(out) + ["--resume"]) == 0
+
+    assert [int(r["step"]) for r in csv.DictReader((out / "log.csv").open())] == [1, 2, 3, 4, 5, 6]
+    straight = torch.load(tmp_path / "straight" / "weights.pt", weights_only=True)
+    resumed = torch.load(out / "weights.pt", weights_only=True)
+    assert set(straight) == set(resumed)
+    for k in straight:
+        torch.testing.assert_close(resumed[k], straight[k], rtol=1e-5, atol=1e-6, msg=k)
+    assert any(not torch.equal(resumed[k], at_step_4["model"][k]) for k in resumed)  # steps 5 and 6 did train
+
+
 def test_procedural_source_skips_scenes_without_masks():
     from samwidgets.training.datasets import ProceduralSource
 
