@@ -106,17 +106,34 @@ class SavedImage:
 
 
 def read_coco(path: str | os.PathLike) -> list[SavedImage]:
-    """Read a file written by :func:`to_coco` (or any COCO file with RLE or polygon masks)."""
+    """Read a file written by :func:`to_coco`, or any COCO instances file with RLE or polygon masks.
+
+    Files of other tools (pycocotools, CVAT, Label Studio exports) carry none of the extra fields this kit
+    writes: the label then comes from the category, the colour from the object id, the score is 1, and an
+    image is found beside the JSON by its ``file_name``. A malformed file raises ValueError naming the
+    entry and what is wrong with it.
+    """
     path = Path(path)
     try:
         data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"cannot read annotations from {path}: {e}") from e
-    if not isinstance(data, dict) or "images" not in data or "annotations" not in data:
-        raise ValueError(f"{path} is not a COCO file (it needs 'images' and 'annotations')")
-    categories = {c["id"]: c["name"] for c in data.get("categories", [])}
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list) or not isinstance(
+            data.get("annotations"), list):
+        raise ValueError(f"{path} is not a COCO file (it needs the lists 'images' and 'annotations')")
+    categories = {}
+    for c in data.get("categories") or []:
+        if not isinstance(c, dict) or "id" not in c:
+            raise ValueError(f"{path}: category {c!r} has no id")
+        categories[c["id"]] = str(c.get("name", c["id"]))
     saved: dict[int, SavedImage] = {}
-    for entry in data["images"]:
+    for k, entry in enumerate(data["images"]):
+        required = ("id", "file_name", "width", "height")
+        missing = [key for key in required if not isinstance(entry, dict) or key not in entry]
+        if missing:
+            raise ValueError(f"{path}: image entry {k} lacks {missing} (COCO needs id, file_name, width, height)")
+        if entry["id"] in saved:
+            raise ValueError(f"{path}: two image entries have the id {entry['id']!r}")
         file_path = entry.get("path")
         if file_path is None or not Path(file_path).is_file():
             candidate = path.parent / entry["file_name"]
@@ -124,10 +141,13 @@ def read_coco(path: str | os.PathLike) -> list[SavedImage]:
         saved[entry["id"]] = SavedImage(entry["file_name"], Path(file_path) if file_path else None,
                                         int(entry["width"]), int(entry["height"]), [])
     for ann in data["annotations"]:
+        where = f"{path}: annotation {ann.get('id', '?') if isinstance(ann, dict) else ann!r}"
+        if not isinstance(ann, dict) or "image_id" not in ann:
+            raise ValueError(f"{where} has no image_id")
         image = saved.get(ann["image_id"])
         if image is None:
-            raise ValueError(f"{path}: annotation {ann.get('id')} refers to unknown image {ann['image_id']}")
-        mask = decode_segmentation(ann["segmentation"], image.height, image.width)
+            raise ValueError(f"{where} refers to unknown image {ann['image_id']}")
+        mask = _mask_of(ann.get("segmentation"), image, where)
         object_id = int(ann.get("object_id", len(image.objects) + 1))
         label = ann.get("label") or categories.get(ann.get("category_id"), f"object {object_id}")
         box = ann.get("box")
@@ -136,3 +156,22 @@ def read_coco(path: str | os.PathLike) -> list[SavedImage]:
         color = tuple(ann["color"]) if ann.get("color") else color_for(object_id)
         image.objects.append(AnnotatedObject(object_id, mask, label, float(ann.get("score", 1.0)), color, prompt))
     return list(saved.values())
+
+
+def _mask_of(segmentation: object, image: SavedImage, where: str) -> np.ndarray:
+    """The H x W bool mask of an annotation's segmentation, checked against its image's size."""
+    if isinstance(segmentation, dict):
+        size = segmentation.get("size")
+        if "counts" not in segmentation or not isinstance(size, list) or len(size) != 2:
+            raise ValueError(f"{where}: an RLE segmentation needs 'size' [height, width] and 'counts'")
+        if [int(size[0]), int(size[1])] != [image.height, image.width]:
+            raise ValueError(f"{where}: its RLE is {size[0]} x {size[1]} but its image "
+                             f"({image.file_name}) is {image.height} x {image.width}")
+    elif not (isinstance(segmentation, list) and segmentation and all(
+            isinstance(poly, list) and len(poly) >= 6 and len(poly) % 2 == 0 for poly in segmentation)):
+        raise ValueError(f"{where} has no usable segmentation: expected an RLE dict or a list of polygons "
+                         "[x1, y1, x2, y2, ...] of at least 3 points (a box alone is not a mask)")
+    try:
+        return decode_segmentation(segmentation, image.height, image.width)
+    except Exception as e:  # pycocotools' own errors on corrupt counts
+        raise ValueError(f"{where}: its segmentation cannot be decoded ({type(e).__name__}: {e})") from e
