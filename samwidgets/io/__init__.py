@@ -1,1 +1,1 @@
-"""Files: atomic writes, the cache directory, SA-1B and COCO annotation files."""
+"""Files: atomic writes, the cache directory, file hashes, SA-1B and COCO annotation files."""
