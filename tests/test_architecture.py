@@ -27,6 +27,7 @@ ALLOWED = {
     "data_engine": {"modeling", "inference", "hub", "io", "runtime", "data", "training", "evaluation"},
     "bench": {"modeling", "inference", "hub", "io", "runtime", "data"},
     "widget": {"modeling", "inference", "hub", "io", "runtime"},
+    "teaching": {"modeling", "inference", "hub", "io", "runtime", "data"},
 }
 
 

@@ -1,0 +1,25 @@
+"""Helpers for the notebooks: one way to load a model by name, and photos to try it on.
+
+The notebooks open with the same setup cell (``MODEL = "default"``, or an official model's name when
+online); everything they need beyond the library's own API lives here, so the notebooks stay short.
+"""
+
+from .display import show_anns, show_box, show_mask, show_points
+from .models import MODEL_NAMES, describe_model, is_bundled, load_model
+from .photos import DemoPhoto, PhotoError, load_photo, reference_photo, unseen_photos
+
+__all__ = [
+    "MODEL_NAMES",
+    "DemoPhoto",
+    "PhotoError",
+    "describe_model",
+    "is_bundled",
+    "load_model",
+    "load_photo",
+    "reference_photo",
+    "show_anns",
+    "show_box",
+    "show_mask",
+    "show_points",
+    "unseen_photos",
+]
