@@ -1,6 +1,10 @@
-"""Zero-shot edge detection (samwidgets.tasks.edges): the BSDS metrics, the filters, and SAM's edges."""
+"""Zero-shot edge detection (samwidgets.tasks.edges): the BSDS metrics (one or several annotators), the
+filters, SAM's edges, and the BSDS500 evaluation and its command on a tiny fixture in the official layout."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -67,6 +71,82 @@ def test_metric_rejects_mismatched_inputs():
         E.edge_metrics([np.zeros((4, 4))], [np.zeros((4, 5), bool)])
     with pytest.raises(ValueError, match="2 prediction maps but 1"):
         E.edge_metrics([np.zeros((4, 4))] * 2, [np.zeros((4, 4), bool)])
+
+
+# -- several annotators (hand-counted) ---------------------------------------------------------------
+# On a 20 x 20 image the tolerance is 0.0075 * 28.3 = 0.21 px: only a pixel on the very same spot matches.
+
+
+def _lines(*segments: tuple[int, int, int]) -> np.ndarray:
+    """20 x 20 bool map with vertical one-pixel segments (column, first row, last row + 1)."""
+    out = np.zeros((20, 20), bool)
+    for col, r0, r1 in segments:
+        out[r0:r1, col] = True
+    return out
+
+
+# annotator A: column 5 (20 px); annotator B: column 5, rows 0-9 (10 px) and column 14 (20 px)
+A = _lines((5, 0, 20))
+B = _lines((5, 0, 10), (14, 0, 20))
+# prediction: column 5 (20 px, on A and B), column 14 rows 0-9 (10 px, on B only), column 10 rows 0-4 (5 px, on none)
+PRED = _lines((5, 0, 20), (14, 0, 10), (10, 0, 5)).astype(np.float32)
+
+
+def test_match_counts_with_two_annotators_by_hand():
+    # predicted pixels matched to ANY annotator: 20 (column 5) + 10 (column 14) of 35.
+    # recall over every annotator's pixels: A 20 of 20, B 10 (column 5) + 10 (column 14) of 30 -> 40 of 50.
+    counts = E.edge_match_counts(PRED, np.stack([A, B]), thresholds=[0.5])
+    assert counts.tolist() == [[40, 50, 30, 35]]
+    assert E.COUNT_COLUMNS == ("matched_gt", "gt", "matched_pred", "pred")
+    m = E.edge_metrics([PRED], [np.stack([A, B])])
+    assert m["counts"].shape == (1, 99, 4) and (m["counts"] == [40, 50, 30, 35]).all()  # a binary map: same at all t
+    # P = 30/35 = 6/7, R = 40/50 = 4/5, F = 2PR / (P + R) = 24/29
+    assert m["ods"] == pytest.approx(24 / 29) and m["ois"] == pytest.approx(24 / 29)
+
+
+def test_annotators_as_a_list_an_array_or_one_map():
+    as_array = E.edge_metrics([PRED], [np.stack([A, B])])
+    as_list = E.edge_metrics([PRED], [[A, B]])
+    assert np.array_equal(as_array["counts"], as_list["counts"]) and as_array["ods"] == as_list["ods"]
+    # one map: the single-annotator call, unchanged. A alone: 20 of 20 recalled; 20 of 35 predicted pixels on A.
+    single = E.edge_metrics([PRED], [A], thresholds=[0.5])
+    assert single["counts"].tolist() == [[[20, 20, 20, 35]]]
+    assert np.array_equal(single["counts"], E.edge_metrics([PRED], [A[None]], thresholds=[0.5])["counts"])
+    # P = 20/35 = 4/7, R = 1, F = 2 * (4/7) / (11/7) = 8/11
+    assert single["ods"] == pytest.approx(8 / 11)
+
+
+def test_a_prediction_between_two_annotators_matches_both_within_the_tolerance():
+    # A at column 5, B at column 7, the prediction at column 6: one pixel from each
+    left, right, middle = _lines((5, 0, 20)), _lines((7, 0, 20)), _lines((6, 0, 20)).astype(np.float32)
+    tight = E.edge_match_counts(middle, [left, right], thresholds=[0.5])  # tolerance 0.21 px
+    assert tight.tolist() == [[0, 40, 0, 20]]
+    loose = E.edge_match_counts(middle, [left, right], thresholds=[0.5], max_dist=1.5 / np.hypot(20, 20))  # 1.5 px
+    assert loose.tolist() == [[40, 40, 20, 20]]  # all 20 + 20 annotated pixels recalled, all 20 predicted correct
+
+
+def test_metrics_from_counts_by_hand():
+    counts = np.array([
+        [[8, 10, 8, 16], [5, 10, 5, 5]],  # image 0: F 8/13 at t0 (R .8, P .5), F 2/3 at t1 (R .5, P 1)
+        [[10, 10, 10, 10], [2, 10, 2, 2]],  # image 1: F 1 at t0, F 1/3 at t1 (R .2, P 1)
+    ])
+    m = E.metrics_from_counts(counts, thresholds=[0.3, 0.6])
+    # pooled t0: R 18/20, P 18/26 -> F 2 * .9 * (9/13) / (.9 + 9/13) = 162/207; pooled t1: R 7/20, P 1 -> F 14/27
+    assert m["ods"] == pytest.approx(162 / 207) and m["ods_threshold"] == pytest.approx(0.3)
+    # OIS: image 0 at t1 (5, 10, 5, 5) + image 1 at t0 (10, 10, 10, 10) = (15, 20, 15, 15): R .75, P 1, F 6/7
+    assert m["best_per_image"].tolist() == [1, 0]
+    assert m["ois"] == pytest.approx(6 / 7)
+    with pytest.raises(ValueError, match="thresholds"):
+        E.metrics_from_counts(counts, thresholds=[0.5])
+
+
+def test_metric_rejects_bad_annotator_maps():
+    with pytest.raises(ValueError, match="same H x W"):
+        E.edge_metrics([PRED], [[A, np.zeros((20, 21), bool)]])
+    with pytest.raises(ValueError, match="no annotator"):
+        E.edge_metrics([PRED], [[]])
+    with pytest.raises(ValueError, match="same H x W"):
+        E.edge_match_counts(PRED, np.zeros((2, 20, 21), bool))
 
 
 # -- filters ----------------------------------------------------------------------------------------
@@ -182,3 +262,130 @@ def test_detect_edges_with_a_predictor_and_a_non_square_image(tiny_sam):
     edges = E.detect_edges(SamPredictor(tiny_sam), image, points_per_side=2)
     assert edges.shape == (40, 56) and edges.dtype == np.float32
     assert 0.0 <= edges.min() and edges.max() <= 1.0
+
+
+# -- BSDS500: the evaluation and the command on a tiny fixture in the official layout -----------------
+
+FIX_H, FIX_W = 96, 128  # diagonal 160 px: the tolerance is 1.2 px
+
+
+def _fixture_labels(shift: int) -> list[np.ndarray]:
+    """Two annotators' label images: coarse (background, a rectangle) and fine (the rectangle in two halves)."""
+    coarse = np.ones((FIX_H, FIX_W), np.uint16)
+    coarse[20:70, 24 + shift:90 + shift] = 2
+    fine = coarse.copy()
+    fine[45:70, 24 + shift:90 + shift] = 3
+    return [coarse, fine]
+
+
+def _label_boundaries(labels: np.ndarray) -> np.ndarray:
+    edge = np.zeros(labels.shape, np.uint8)
+    edge[:, 1:] |= labels[:, 1:] != labels[:, :-1]
+    edge[1:, :] |= labels[1:, :] != labels[:-1, :]
+    return edge
+
+
+def _write_bsds_photo(root: Path, split: str, image_id: str, shift: int) -> None:
+    """images/<split>/<id>.jpg and groundTruth/<split>/<id>.mat, written as the BSDS500 files are."""
+    from PIL import Image
+    from scipy.io import savemat
+
+    labels = _fixture_labels(shift)
+    colours = np.array([[0, 0, 0], [40, 90, 40], [200, 60, 50], [50, 60, 210]], np.uint8)
+    for folder in ("images", "groundTruth"):
+        (root / folder / split).mkdir(parents=True, exist_ok=True)
+    Image.fromarray(colours[labels[1]]).save(root / "images" / split / f"{image_id}.jpg", quality=95)
+    cells = np.empty((1, len(labels)), dtype=object)  # a 1 x J cell array of 1 x 1 structs
+    for j, lab in enumerate(labels):
+        struct = np.empty((1, 1), dtype=[("Segmentation", object), ("Boundaries", object)])
+        struct[0, 0]["Segmentation"] = lab
+        struct[0, 0]["Boundaries"] = _label_boundaries(lab)
+        cells[0, j] = struct
+    savemat(root / "groundTruth" / split / f"{image_id}.mat", {"groundTruth": cells})
+
+
+@pytest.fixture(scope="module")
+def bsds_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("bsds")
+    _write_bsds_photo(root, "val", "1000", shift=0)
+    _write_bsds_photo(root, "val", "2000", shift=6)
+    return root
+
+
+def test_load_bsds_boundaries(bsds_root):
+    maps = E.load_bsds_boundaries(bsds_root / "groundTruth" / "val" / "1000.mat")
+    assert maps.shape == (2, FIX_H, FIX_W) and maps.dtype == bool
+    for got, labels in zip(maps, _fixture_labels(0)):
+        assert np.array_equal(got, _label_boundaries(labels) > 0)
+    with pytest.raises(ValueError, match="not a BSDS500 ground-truth file"):
+        E.load_bsds_boundaries(bsds_root / "images" / "val" / "1000.jpg")
+
+
+@pytest.fixture(scope="module")
+def bsds_result(bsds_root):
+    from small_configs import SMALL
+
+    from samwidgets import build_sam
+
+    torch.manual_seed(0)
+    return E.evaluate_edges_bsds(build_sam(SMALL).eval(), bsds_root, "val", points_per_side=2)
+
+
+def test_evaluate_edges_bsds_on_the_fixture(bsds_result):
+    r = bsds_result
+    assert r["ids"] == ["1000", "2000"] and r["num_photos"] == 2 and r["annotators"] == [2, 2]
+    assert len(r["thresholds"]) == 99 and len(r["sam_seconds"]) == len(r["sobel_seconds"]) == 2
+    for name in ("sam", "sobel"):
+        counts = r["counts"][name]
+        assert counts.shape == (2, 99, 4)
+        # the gt column is every annotator's boundary pixels, summed
+        for i, shift in enumerate((0, 6)):
+            assert (counts[i, :, 1] == sum(int(_label_boundaries(lab).sum()) for lab in _fixture_labels(shift))).all()
+        assert (counts[..., 0] <= counts[..., 1]).all() and (counts[..., 2] <= counts[..., 3]).all()
+        again = E.metrics_from_counts(counts, r["thresholds"])
+        for key in ("ods", "ois", "ap", "r50"):
+            assert 0.0 <= r[name][key] <= 1.0 and r[name][key] == pytest.approx(again[key])
+    # flat colour regions: the image's Sobel is nearly the annotated boundary (the fine annotator's, all of it)
+    assert r["sobel"]["ods"] > 0.8
+
+
+def test_edges_bsds_record_recomputes_the_metrics(bsds_result):
+    record = json.loads(json.dumps(E.edges_bsds_record(bsds_result)))  # JSON-ready
+    assert record["sampled"] == list(range(0, 99, 4))
+    for name in ("sam", "sobel"):
+        again = E.metrics_from_record(record, name)
+        for key in ("ods", "ois", "ap", "r50"):
+            assert again[key] == pytest.approx(bsds_result[name][key])
+        assert np.array_equal(np.array(record["image_counts"][name]), bsds_result["counts"][name][:, ::4])
+    table = E.edges_bsds_markdown(record)
+    assert "BSDS500 val, 2 photos" in table
+    assert "| SAM (ViT-H) (paper, Table 3) | BSDS500 test, 200 photos | .768 | .786 | .794 | .928 |" in table
+
+
+def test_evaluate_edges_bsds_refuses_a_missing_root(tmp_path):
+    with pytest.raises(FileNotFoundError, match="images/val.*groundTruth/val"):
+        E.evaluate_edges_bsds(None, tmp_path / "nowhere", "val")
+
+
+def test_evaluate_edges_command(bsds_root, tmp_path, capsys):
+    from small_configs import SMALL
+
+    from samwidgets import build_sam
+    from samwidgets.cli import main
+
+    torch.manual_seed(0)
+    weights = tmp_path / "w.pt"
+    torch.save(build_sam(SMALL).state_dict(), weights)
+    (tmp_path / "config.json").write_text(json.dumps(SMALL.to_dict()))
+    out = tmp_path / "edges"
+    assert main(["evaluate-edges", "--bsds", str(bsds_root), "--split", "val", "--limit", "1", "--points-per-side",
+                 "2", "--model", str(tmp_path / "config.json"), "--weights", str(weights), "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["edges_bsds500_val.json", "edges_bsds500_val.md"]
+    record = json.loads((out / "edges_bsds500_val.json").read_text())
+    assert record["ids"] == ["1000"] and str(weights) in record["model"]
+    assert 0.0 <= record["sobel"]["ods"] <= 1.0
+    printed = capsys.readouterr().out
+    assert "BSDS500 val, 1 photos" in printed and "| HED (paper, Table 3) |" in printed
+    assert (out / "edges_bsds500_val.md").read_text().strip() in printed
+    assert main(["evaluate-edges", "--bsds", str(tmp_path / "nowhere"), "--out", str(out)]) == 2
+    assert "groundTruth/val" in capsys.readouterr().err

@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train-clip": ("train_clip", "train the tiny CLIP-like pair used for text prompts"),
     "train-text": ("train_text", "teach a SAM model text prompts without text (paper, appendix D.5)"),
     "evaluate-text": ("evaluate_text", "text prompts on held-out scenes"),
+    "evaluate-edges": ("evaluate_edges", "zero-shot edges on BSDS500 (ODS/OIS/AP/R50), with the paper's table"),
 }
 
 

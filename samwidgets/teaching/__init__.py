@@ -7,6 +7,7 @@ online); everything they need beyond the library's own API lives here, so the no
 from .display import show_anns, show_box, show_mask, show_points
 from .models import MODEL_NAMES, describe_model, is_bundled, load_model
 from .photos import DemoPhoto, PhotoError, load_photo, reference_photo, unseen_photos
+from .records import bsds_summary, recorded_bsds_evaluation
 
 __all__ = [
     "MODEL_NAMES",
@@ -16,6 +17,8 @@ __all__ = [
     "is_bundled",
     "load_model",
     "load_photo",
+    "bsds_summary",
+    "recorded_bsds_evaluation",
     "reference_photo",
     "show_anns",
     "show_box",

@@ -39,6 +39,7 @@ from ..modeling import CONFIGS, Sam
 from . import export, render
 from .environment import enable_colab_widgets
 from .session import AnnotationSession
+from .snapshot import widget_snapshot
 
 #: Width of the three candidate thumbnails, display pixels.
 THUMBNAIL_WIDTH = 150
@@ -570,11 +571,20 @@ class SamCanvas(widgets.VBox):
         return (f"SamCanvas({self.model_name}, {len(s.images)} image{'s' if len(s.images) > 1 else ''}, "
                 f"shown at {self.grid.width} x {self.grid.height})")
 
+    def snapshot(self) -> np.ndarray:
+        """A picture of the whole widget as it is now (H x W x 3 uint8): toolbar, image with its masks and
+        prompts, object list, SAM's three candidates, status line and error. Notebook viewers without a
+        kernel (GitHub, nbviewer) show it in place of the widget."""
+        return widget_snapshot(self).pixels
+
     def _repr_mimebundle_(self, **kwargs: Any) -> dict:
-        """The widget, plus a PNG of the current state for viewers that cannot run widgets."""
+        """The widget, plus a PNG of the whole widget (:meth:`snapshot`) for viewers that cannot run widgets."""
         bundle = super()._repr_mimebundle_(**kwargs)
         data = bundle[0] if isinstance(bundle, tuple) else bundle
         if isinstance(data, dict):
-            picture = render.blend(self._display_rgb, render.overlay(self.session.state, self.grid))
+            try:
+                picture = self.snapshot()
+            except Exception:  # noqa: BLE001 - never let the still picture stop the live widget from showing
+                picture = render.blend(self._display_rgb, render.overlay(self.session.state, self.grid))
             data["image/png"] = base64.b64encode(render.png_bytes(picture)).decode("ascii")
         return bundle

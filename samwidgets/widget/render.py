@@ -92,13 +92,18 @@ def png_bytes(array: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def candidate_thumbnail(thumb_rgb: np.ndarray, mask: np.ndarray, thumb_grid: DisplayGrid) -> bytes:
-    """PNG of one candidate mask over the image, both at thumbnail size (thumb_grid)."""
+def candidate_picture(thumb_rgb: np.ndarray, mask: np.ndarray, thumb_grid: DisplayGrid) -> np.ndarray:
+    """One candidate mask over the image, both at thumbnail size (thumb_grid): RGB uint8."""
     rgba = np.zeros((thumb_grid.height, thumb_grid.width, 4), dtype=np.uint8)
     m = thumb_grid.sample(mask)
     rgba[m] = (*EDIT_COLOR, 140)
     rgba[edges(m)] = (*EDIT_COLOR, 255)
-    return png_bytes(blend(thumb_rgb, rgba))
+    return blend(thumb_rgb, rgba)
+
+
+def candidate_thumbnail(thumb_rgb: np.ndarray, mask: np.ndarray, thumb_grid: DisplayGrid) -> bytes:
+    """PNG of one candidate mask over the image, both at thumbnail size (thumb_grid)."""
+    return png_bytes(candidate_picture(thumb_rgb, mask, thumb_grid))
 
 
 def static_figure(rgb: np.ndarray, state: ImageState, title: str = ""):

@@ -117,7 +117,8 @@ def sobel_baseline(image: ImageLike) -> np.ndarray:
     Per pixel, the colour channel with the largest gradient gives magnitude
     and direction (no smoothing, no learning). Returns H x W float32 in [0, 1].
     """
-    rgb = torch.as_tensor(as_rgb_uint8(image)).permute(2, 0, 1).float() / 255.0  # 3 x H x W
+    pixels = np.array(as_rgb_uint8(image))  # a writable copy: a PIL image's array is read-only
+    rgb = torch.from_numpy(pixels).permute(2, 0, 1).float() / 255.0  # 3 x H x W
     gx, gy = sobel(rgb)  # 3 x H x W each
     magnitude = torch.hypot(gx, gy)  # 3 x H x W
     value, channel = magnitude.max(dim=0)  # H x W
