@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from bsds_fixture import write_bsds_photo
 from PIL import Image
-from scipy.io import loadmat, savemat
+from scipy.io import loadmat
 from small_configs import SMALL
 
 from samwidgets import build_sam
@@ -58,27 +59,10 @@ def _annotations(shift: int) -> tuple[list[np.ndarray], np.ndarray]:
     return [coarse, fine], np.clip(image, 0, 255).astype(np.uint8)
 
 
-def _boundaries(labels: np.ndarray) -> np.ndarray:
-    edge = np.zeros(labels.shape, np.uint8)
-    edge[:, 1:] |= labels[:, 1:] != labels[:, :-1]
-    edge[1:, :] |= labels[1:, :] != labels[:-1, :]
-    return edge
-
-
 def _write_photo(root: Path, split: str, image_id: str, shift: int) -> None:
     """One photo in the official layout: images/<split>/<id>.jpg and groundTruth/<split>/<id>.mat."""
     segmentations, image = _annotations(shift)
-    for folder in ("images", "groundTruth"):
-        (root / folder / split).mkdir(parents=True, exist_ok=True)
-    Image.fromarray(image).save(root / "images" / split / f"{image_id}.jpg", quality=95)
-    # a 1 x J cell array of 1 x 1 structs with Segmentation and Boundaries, as in the BSDS500 files
-    cells = np.empty((1, len(segmentations)), dtype=object)
-    for j, labels in enumerate(segmentations):
-        struct = np.empty((1, 1), dtype=[("Segmentation", object), ("Boundaries", object)])
-        struct[0, 0]["Segmentation"] = labels
-        struct[0, 0]["Boundaries"] = _boundaries(labels)
-        cells[0, j] = struct
-    savemat(root / "groundTruth" / split / f"{image_id}.mat", {"groundTruth": cells})
+    write_bsds_photo(root, split, image_id, image, segmentations)
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from bsds_fixture import label_boundaries, write_bsds_photo
 
 pytest.importorskip("scipy")
 pytest.importorskip("skimage")
@@ -278,30 +279,11 @@ def _fixture_labels(shift: int) -> list[np.ndarray]:
     return [coarse, fine]
 
 
-def _label_boundaries(labels: np.ndarray) -> np.ndarray:
-    edge = np.zeros(labels.shape, np.uint8)
-    edge[:, 1:] |= labels[:, 1:] != labels[:, :-1]
-    edge[1:, :] |= labels[1:, :] != labels[:-1, :]
-    return edge
-
-
 def _write_bsds_photo(root: Path, split: str, image_id: str, shift: int) -> None:
     """images/<split>/<id>.jpg and groundTruth/<split>/<id>.mat, written as the BSDS500 files are."""
-    from PIL import Image
-    from scipy.io import savemat
-
     labels = _fixture_labels(shift)
     colours = np.array([[0, 0, 0], [40, 90, 40], [200, 60, 50], [50, 60, 210]], np.uint8)
-    for folder in ("images", "groundTruth"):
-        (root / folder / split).mkdir(parents=True, exist_ok=True)
-    Image.fromarray(colours[labels[1]]).save(root / "images" / split / f"{image_id}.jpg", quality=95)
-    cells = np.empty((1, len(labels)), dtype=object)  # a 1 x J cell array of 1 x 1 structs
-    for j, lab in enumerate(labels):
-        struct = np.empty((1, 1), dtype=[("Segmentation", object), ("Boundaries", object)])
-        struct[0, 0]["Segmentation"] = lab
-        struct[0, 0]["Boundaries"] = _label_boundaries(lab)
-        cells[0, j] = struct
-    savemat(root / "groundTruth" / split / f"{image_id}.mat", {"groundTruth": cells})
+    write_bsds_photo(root, split, image_id, colours[labels[1]], labels)
 
 
 @pytest.fixture(scope="module")
@@ -316,7 +298,7 @@ def test_load_bsds_boundaries(bsds_root):
     maps = E.load_bsds_boundaries(bsds_root / "groundTruth" / "val" / "1000.mat")
     assert maps.shape == (2, FIX_H, FIX_W) and maps.dtype == bool
     for got, labels in zip(maps, _fixture_labels(0)):
-        assert np.array_equal(got, _label_boundaries(labels) > 0)
+        assert np.array_equal(got, label_boundaries(labels) > 0)
     with pytest.raises(ValueError, match="not a BSDS500 ground-truth file"):
         E.load_bsds_boundaries(bsds_root / "images" / "val" / "1000.jpg")
 
@@ -340,7 +322,7 @@ def test_evaluate_edges_bsds_on_the_fixture(bsds_result):
         assert counts.shape == (2, 99, 4)
         # the gt column is every annotator's boundary pixels, summed
         for i, shift in enumerate((0, 6)):
-            assert (counts[i, :, 1] == sum(int(_label_boundaries(lab).sum()) for lab in _fixture_labels(shift))).all()
+            assert (counts[i, :, 1] == sum(int(label_boundaries(lab).sum()) for lab in _fixture_labels(shift))).all()
         assert (counts[..., 0] <= counts[..., 1]).all() and (counts[..., 2] <= counts[..., 3]).all()
         again = E.metrics_from_counts(counts, r["thresholds"])
         for key in ("ods", "ois", "ap", "r50"):
