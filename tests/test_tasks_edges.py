@@ -344,6 +344,39 @@ def test_edges_bsds_record_recomputes_the_metrics(bsds_result):
     assert "| SAM (ViT-H) (paper, Table 3) | BSDS500 test, 200 photos | .768 | .786 | .794 | .928 |" in table
 
 
+def test_evaluate_edges_bsds_resumes_from_its_work_dir(bsds_root, tmp_path, monkeypatch):
+    from small_configs import SMALL
+
+    from samwidgets import build_sam
+
+    torch.manual_seed(0)
+    model = build_sam(SMALL).eval()
+    work = tmp_path / "photos"
+    first = E.evaluate_edges_bsds(model, bsds_root, "val", points_per_side=2, work_dir=work)
+    assert first["reused_photos"] == 0 and sorted(p.name for p in work.iterdir()) == ["1000.npz", "2000.npz"]
+
+    monkeypatch.setattr(E.evaluation, "detect_edges", _never_called)
+    again = E.evaluate_edges_bsds(model, bsds_root, "val", points_per_side=2, work_dir=work)
+    assert again["reused_photos"] == 2
+    for name in ("sam", "sobel"):
+        assert np.array_equal(again["counts"][name], first["counts"][name]) and again[name] == first[name]
+    monkeypatch.undo()
+
+    (work / "2000.npz").write_bytes(b"cut short")  # a damaged file is scored again, never trusted
+    mended = E.evaluate_edges_bsds(model, bsds_root, "val", points_per_side=2, work_dir=work)
+    assert mended["reused_photos"] == 1
+    assert np.array_equal(mended["counts"]["sam"], first["counts"]["sam"])
+    other = E.evaluate_edges_bsds(model, bsds_root, "val", points_per_side=3, work_dir=work)  # other settings
+    assert other["reused_photos"] == 0
+    with torch.no_grad():
+        next(model.parameters()).add_(1.0)  # other weights
+    assert E.evaluate_edges_bsds(model, bsds_root, "val", points_per_side=3, work_dir=work)["reused_photos"] == 0
+
+
+def _never_called(*args, **kwargs):
+    raise AssertionError("a kept photo was scored again")
+
+
 def test_evaluate_edges_bsds_refuses_a_missing_root(tmp_path):
     with pytest.raises(FileNotFoundError, match="images/val.*groundTruth/val"):
         E.evaluate_edges_bsds(None, tmp_path / "nowhere", "val")
@@ -362,12 +395,19 @@ def test_evaluate_edges_command(bsds_root, tmp_path, capsys):
     out = tmp_path / "edges"
     assert main(["evaluate-edges", "--bsds", str(bsds_root), "--split", "val", "--limit", "1", "--points-per-side",
                  "2", "--model", str(tmp_path / "config.json"), "--weights", str(weights), "--out", str(out)]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["edges_bsds500_val.json", "edges_bsds500_val.md"]
+    assert sorted(p.name for p in out.iterdir()) == ["edges_bsds500_val.json", "edges_bsds500_val.md",
+                                                     "edges_bsds500_val_photos"]
     record = json.loads((out / "edges_bsds500_val.json").read_text())
     assert record["ids"] == ["1000"] and str(weights) in record["model"]
     assert 0.0 <= record["sobel"]["ods"] <= 1.0
     printed = capsys.readouterr().out
     assert "BSDS500 val, 1 photos" in printed and "| HED (paper, Table 3) |" in printed
     assert (out / "edges_bsds500_val.md").read_text().strip() in printed
+    # the same command again resumes: the photo already scored is not scored again, the record is the same
+    assert main(["evaluate-edges", "--bsds", str(bsds_root), "--split", "val", "--limit", "1", "--points-per-side",
+                 "2", "--model", str(tmp_path / "config.json"), "--weights", str(weights), "--out", str(out)]) == 0
+    assert "1 photos reused from" in capsys.readouterr().out
+    again = json.loads((out / "edges_bsds500_val.json").read_text())
+    assert again["sam"] == record["sam"] and again["image_counts"] == record["image_counts"]
     assert main(["evaluate-edges", "--bsds", str(tmp_path / "nowhere"), "--out", str(out)]) == 2
     assert "groundTruth/val" in capsys.readouterr().err

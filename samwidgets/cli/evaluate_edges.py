@@ -5,7 +5,9 @@ split, scored with ODS / OIS / AP / R50 against every annotator's boundaries
 (:func:`samwidgets.tasks.edges.evaluate_edges_bsds`). Writes ``edges_bsds500_<split>.json``
 (:func:`samwidgets.tasks.edges.edges_bsds_record`: the metrics, the match counts that recompute
 them, per-photo counts at every 4th threshold, wall times) and ``.md`` (the table,
-with the paper's Table 3 beside it) to ``--out``, and prints the table.
+with the paper's Table 3 beside it) to ``--out``, and prints the table. Each photo's counts are
+kept in ``--out/edges_bsds500_<split>_photos/`` as it is scored, so an interrupted run, started
+again with the same command, continues where it stopped.
 """
 
 from __future__ import annotations
@@ -45,8 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     model = load_model(args.model, args.weights, resolve_device(args.device))
     model_name = model_description(args)
     torch.manual_seed(0)
+    work_dir = args.out / f"edges_bsds500_{args.split}_photos"  # per-photo counts: a re-run resumes
     result = evaluate_edges_bsds(model, args.bsds, split=args.split, limit=args.limit,
-                                 points_per_side=args.points_per_side, progress=True)
+                                 points_per_side=args.points_per_side, progress=True, work_dir=work_dir)
+    if result["reused_photos"]:
+        print(f"{result['reused_photos']} photos reused from {work_dir} (an earlier run, same model and settings)")
     record = {"model": model_name, **edges_bsds_record(result)}
     table = edges_bsds_markdown(record, model_name)
     stem = args.out / f"edges_bsds500_{args.split}"

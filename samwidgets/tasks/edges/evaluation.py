@@ -11,6 +11,9 @@ Both score with the same BSDS metrics (:func:`.metrics.edge_metrics`).
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,7 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from ...inference.cache import model_fingerprint
 from ...inference.predictor import SamPredictor
+from ...io.atomic import atomic_write_bytes
 from ...modeling import Sam
 from .bsds import check_bsds_root, load_bsds_boundaries
 from .detect import detect_edges
@@ -83,10 +88,47 @@ def evaluate_edges(model: Sam | None = None, num_scenes: int = 12, seed_start: i
     }
 
 
+def _settings_key(model: Sam, points_per_side: int, thresholds: np.ndarray, max_dist: float) -> str:
+    """What a photo's counts depend on besides the photo: the weights and the protocol's settings."""
+    text = json.dumps([model_fingerprint(model), points_per_side, [round(float(x), 9) for x in thresholds],
+                       max_dist])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _load_photo_counts(work_dir: str | Path | None, image_id: str, settings: str) -> dict[str, np.ndarray] | None:
+    """A photo's kept counts, or None when there are none, they do not load, or other settings made them."""
+    if work_dir is None:
+        return None
+    path = Path(work_dir) / f"{image_id}.npz"
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path) as kept:
+            loaded = {k: kept[k] for k in kept.files}
+        if str(loaded["settings"]) != settings:
+            return None
+        for name in ("sam", "sobel"):
+            if loaded[f"{name}_counts"].ndim != 2 or loaded[f"{name}_counts"].shape[1] != len(COUNT_COLUMNS):
+                return None
+        return loaded
+    except (OSError, ValueError, KeyError, EOFError):  # a damaged file: score the photo again
+        return None
+
+
+def _save_photo_counts(work_dir: str | Path, image_id: str, settings: str, counts: dict[str, list[np.ndarray]],
+                       seconds: dict[str, list[float]], annotators: int) -> None:
+    """Keep the last scored photo's counts as ``<work_dir>/<id>.npz`` (atomically)."""
+    buffer = io.BytesIO()
+    np.savez(buffer, settings=np.array(settings), annotators=np.array(annotators),
+             **{f"{name}_counts": counts[name][-1] for name in ("sam", "sobel")},
+             **{f"{name}_seconds": np.array(seconds[name][-1]) for name in ("sam", "sobel")})
+    atomic_write_bytes(Path(work_dir) / f"{image_id}.npz", buffer.getvalue())
+
+
 def evaluate_edges_bsds(model: Sam | None = None, root: str | Path = "BSDS500/data", split: str = "val",
                         limit: int | None = None, points_per_side: int = 16, thresholds: int | Sequence[float] = 99,
                         max_dist: float = 0.0075, ids: Sequence[str] | None = None,
-                        progress: bool = False) -> dict[str, Any]:
+                        progress: bool = False, work_dir: str | Path | None = None) -> dict[str, Any]:
     """SAM's zero-shot edges and the Sobel baseline on BSDS500 photos, scored against every annotator.
 
     The paper's protocol (section 7.2, Table 3): :func:`detect_edges` with a
@@ -98,6 +140,12 @@ def evaluate_edges_bsds(model: Sam | None = None, root: str | Path = "BSDS500/da
     model: default the bundled model. root: the folder holding ``images/<split>``
     and ``groundTruth/<split>`` (BSDS500/data). limit: the first N photos (ids
     sorted); ids: these photos instead.
+
+    work_dir: where each photo's counts are kept as it is scored
+    (``<id>.npz``, written atomically), so that an interrupted run, started
+    again with the same arguments, scores only the photos it has not done. A
+    file is reused only when it loads and was made with the same model
+    weights and settings; any other is scored again.
 
     Returns a dict: ``sam`` and ``sobel`` (ODS, OIS, AP, R50, ods_threshold),
     ``ids``, ``annotators`` (per photo), ``thresholds``, ``count_columns``,
@@ -121,7 +169,17 @@ def evaluate_edges_bsds(model: Sam | None = None, root: str | Path = "BSDS500/da
     counts: dict[str, list[np.ndarray]] = {"sam": [], "sobel": []}
     seconds: dict[str, list[float]] = {"sam": [], "sobel": []}
     annotators, metric_seconds = [], 0.0
+    settings = _settings_key(model, points_per_side, t, max_dist)
+    reused = 0
     for n, image_id in enumerate(chosen):
+        kept = _load_photo_counts(work_dir, image_id, settings)
+        if kept is not None:
+            for name in ("sam", "sobel"):
+                counts[name].append(kept[f"{name}_counts"])
+                seconds[name].append(float(kept[f"{name}_seconds"]))
+            annotators.append(int(kept["annotators"]))
+            reused += 1
+            continue
         image = np.array(data.load(image_id).image)  # H x W x 3 uint8 (a writable copy for torch)
         gts = load_bsds_boundaries(data.truth_dir / f"{image_id}.mat")  # A x H x W bool
         if gts.shape[1:] != image.shape[:2]:
@@ -137,6 +195,8 @@ def evaluate_edges_bsds(model: Sam | None = None, root: str | Path = "BSDS500/da
         for name, edge_map in maps.items():
             counts[name].append(edge_metrics([edge_map], [gts], thresholds=t, max_dist=max_dist)["counts"][0])
         metric_seconds += time.perf_counter() - tic
+        if work_dir is not None:
+            _save_photo_counts(work_dir, image_id, settings, counts, seconds, annotators[-1])
         if progress:
             print(f"[{n + 1}/{len(chosen)}] {image_id}: {gts.shape[0]} annotators, SAM edges "
                   f"{seconds['sam'][-1]:.1f} s", flush=True)
@@ -158,6 +218,7 @@ def evaluate_edges_bsds(model: Sam | None = None, root: str | Path = "BSDS500/da
     result["sam_seconds"] = [round(x, 3) for x in seconds["sam"]]
     result["sobel_seconds"] = [round(x, 3) for x in seconds["sobel"]]
     result["metric_seconds"] = round(metric_seconds, 3)
+    result["reused_photos"] = reused
     result["counts"] = stacked
     return result
 
