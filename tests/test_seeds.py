@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from samwidgets.data import seeds
 
 
@@ -27,3 +29,10 @@ def test_recorded_results_keep_their_seeds():
 
     assert (HELD_OUT_SEED_START, PROPOSALS_SEED_START, ENGINE_EVAL_SEED_START, POOL_SEED_START,
             TEXT_EVAL_SEED_START) == (1_000_000_000, 1_000_010_000, 1_000_030_000, 500_000_000, 1_000_500_000)
+
+
+def test_a_run_seed_that_would_reach_other_ranges_is_refused():
+    assert seeds.train_seed_offset(49) == 49 * seeds.TRAIN_SEED_STRIDE
+    for bad in (50, 100, -1):  # 100 would start exactly at the held-out scenes
+        with pytest.raises(ValueError, match="between 0 and 49"):
+            seeds.train_seed_offset(bad)

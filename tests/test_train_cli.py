@@ -13,9 +13,10 @@ from pycocotools import mask as mask_utils
 from small_configs import SMALL
 
 from samwidgets import build_sam
-from samwidgets.cli.train import lr_factor, main
+from samwidgets.cli.train import main
 from samwidgets.io.coco import write_coco
-from samwidgets.training.datasets import CocoSource
+from samwidgets.training.datasets import CocoSource, ProceduralSource, step_batches
+from samwidgets.training.schedule import constant_factor, lr_factor, schedule_factor
 
 
 @pytest.fixture()
@@ -54,6 +55,15 @@ def test_lr_schedule_warms_up_then_decays():
     assert lr_factor(9, 10, 100) == pytest.approx(1.0)
     assert lr_factor(100, 10, 100) == pytest.approx(0.1)
     assert lr_factor(55, 10, 100) == pytest.approx(0.55)
+
+
+def test_constant_schedule_warms_up_then_never_decays():
+    assert constant_factor(0, 10) == pytest.approx(0.1)
+    assert [constant_factor(s, 10) for s in (9, 10, 10_000, 10**7)] == [1.0] * 4
+    assert schedule_factor("constant", 50_000, 10, 100) == 1.0  # past --steps too: a campaign's total is open
+    assert schedule_factor("cosine", 100, 10, 100) == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="unknown schedule"):
+        schedule_factor("linear", 0, 10, 100)
 
 
 @pytest.mark.slow
@@ -142,3 +152,89 @@ def test_procedural_source_skips_scenes_without_masks():
     assert len(source.generator(52).masks) == 0  # at 64 px this seed loses every object
     batch = source.batch(step=13, num_images=4, masks_per_image=2)  # seeds 52..55
     assert batch.images.shape == (4, 3, 64, 64) and batch.targets.flatten(1).any(1).all()
+
+
+def _small_run_args(tmp_path, coco_folder, out, steps):
+    config_json = tmp_path / "small.json"
+    config_json.write_text(json.dumps(SMALL.to_dict()))
+    return ["--model", str(config_json), "--coco-images", str(coco_folder), "--coco-annotations",
+            str(coco_folder / "instances.json"), "--images-per-step", "2", "--masks-per-image", "2",
+            "--rounds", "3", "--warmup", "2", "--steps", str(steps), "--save-every", "2", "--out", str(out),
+            "--no-progress"]
+
+
+def test_resume_logs_each_step_once_when_steps_ran_after_the_last_checkpoint(coco_folder, tmp_path):
+    """A run stopped after step 3 was logged (checkpoint at 2) runs step 3 again on --resume: logged once."""
+    import shutil
+
+    out = tmp_path / "run"
+    assert main(_small_run_args(tmp_path, coco_folder, out, 3) + ["--save-every", "2"]) == 0
+    # the state of a run killed right after step 3's log row: its last checkpoint is step 2's
+    shutil.copy(out / "log.csv", tmp_path / "log_at_3.csv")
+    assert main(_small_run_args(tmp_path, coco_folder, tmp_path / "two", 2)) == 0
+    shutil.copy(tmp_path / "two" / "checkpoint.pt", out / "checkpoint.pt")
+    shutil.copy(tmp_path / "log_at_3.csv", out / "log.csv")
+    assert [int(r["step"]) for r in csv.DictReader((out / "log.csv").open())] == [1, 2, 3]
+
+    assert main(_small_run_args(tmp_path, coco_folder, out, 5) + ["--resume"]) == 0
+    rows = list(csv.DictReader((out / "log.csv").open()))
+    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4, 5]
+    assert all(r["utc"] for r in rows)  # each row says when its step ended: sessions show in the log
+
+
+def test_resume_of_a_log_without_the_time_column(coco_folder, tmp_path):
+    """A log written before the utc column existed is kept, cut back to the checkpoint, with the column added."""
+    out = tmp_path / "run"
+    assert main(_small_run_args(tmp_path, coco_folder, out, 2)) == 0
+    lines = (out / "log.csv").read_text().splitlines()
+    old = [",".join(line.split(",")[:-1]) for line in lines]  # drop the last column (utc)
+    (out / "log.csv").write_text("\n".join(old + ["3,1e-4,0.5,point,0,0,0,0,0,0,0.1"]) + "\n")
+    assert main(_small_run_args(tmp_path, coco_folder, out, 3) + ["--resume"]) == 0
+    rows = list(csv.DictReader((out / "log.csv").open()))
+    assert [int(r["step"]) for r in rows] == [1, 2, 3]
+    assert rows[0]["utc"] == "" and rows[2]["utc"] != "" and rows[2]["loss"] != "0.5"
+
+
+def test_ema_weights_are_written_and_survive_a_resume(coco_folder, tmp_path):
+    """--ema writes the moving average with each checkpoint; a resumed run ends with the straight run's."""
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    ema = ["--ema", "0.9", "--schedule", "constant"]
+    assert main(_small_run_args(tmp_path, coco_folder, straight, 4) + ema) == 0
+    assert main(_small_run_args(tmp_path, coco_folder, resumed, 2) + ema) == 0
+    assert main(_small_run_args(tmp_path, coco_folder, resumed, 4) + ema + ["--resume"]) == 0
+    a = torch.load(straight / "weights_ema.pt", weights_only=True)
+    b = torch.load(resumed / "weights_ema.pt", weights_only=True)
+    raw = torch.load(straight / "weights.pt", weights_only=True)
+    build_sam(SMALL, straight / "weights_ema.pt")  # loads strictly
+    for k in a:
+        torch.testing.assert_close(b[k], a[k], rtol=1e-5, atol=1e-6, msg=k)
+    assert any(not torch.equal(a[k], raw[k]) for k in a if a[k].is_floating_point())
+    lrs = [float(r["lr"]) for r in csv.DictReader((straight / "log.csv").open())]
+    assert lrs[1:] == [lrs[1]] * 3  # constant after the 2-step warm-up
+
+
+def test_batches_are_the_same_with_worker_processes():
+    """A DataLoader with workers prepares exactly the batches the main process would, in step order."""
+    source = ProceduralSource(64, seed_offset=123)
+    serial = list(step_batches(source, 5, 9, 2, 3))
+    parallel = list(step_batches(source, 5, 9, 2, 3, workers=2))
+    assert len(serial) == len(parallel) == 4
+    for x, y in zip(serial, parallel):
+        assert torch.equal(x.images, y.images) and torch.equal(x.targets, y.targets)
+        assert torch.equal(x.image_index, y.image_index)
+    assert not torch.equal(serial[0].images, serial[1].images)
+
+
+def test_train_only_the_iou_head(coco_folder, tmp_path):
+    """--train-only mask_decoder.iou_prediction_head moves the IoU head and nothing else (the masks stay)."""
+    start = tmp_path / "start.pt"
+    torch.manual_seed(0)
+    torch.save(build_sam(SMALL).state_dict(), start)
+    out = tmp_path / "head"
+    assert main(_small_run_args(tmp_path, coco_folder, out, 2)
+                + ["--weights", str(start), "--train-only", "mask_decoder.iou_prediction_head"]) == 0
+    before, after = torch.load(start, weights_only=True), torch.load(out / "weights.pt", weights_only=True)
+    moved = sorted(k for k in before if not torch.equal(before[k], after[k]))
+    assert moved and all(k.startswith("mask_decoder.iou_prediction_head.") for k in moved), moved
+    with pytest.raises(SystemExit, match="no parameter of this model starts with"):
+        main(_small_run_args(tmp_path, coco_folder, tmp_path / "bad", 1) + ["--train-only", "mask_decoder.iou_hed"])

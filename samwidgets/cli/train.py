@@ -13,20 +13,27 @@ Examples::
 Every step: encode the images, simulate 11 rounds of prompts per mask
 (samwidgets.training.interactive), focal + dice (20:1) on the best of the 3
 ambiguity masks, IoU-head MSE; AdamW with linear warm-up and cosine decay.
-Writes ``log.csv`` (one row per step), ``checkpoint.pt`` every
-``--save-every`` steps (atomically: model, optimiser, scheduler, RNG, step)
+Writes ``log.csv`` (one row per step, with the time it ended), ``checkpoint.pt`` every
+``--save-every`` steps (atomically: model, optimiser, scheduler, RNG, step, moving average)
 for ``--resume``, and at the end ``weights.pt`` (a plain state dict) and
-``config.json``.
+``config.json``. On ``--resume`` the log is cut back to the checkpoint's step, so a step
+logged after the last checkpoint and then run again appears once.
+
+A run that goes on across sessions (``recipes/bsds_cnn/campaign.md``): ``--schedule constant``
+(warm-up, then no decay), ``--ema 0.999`` (``weights_ema.pt``, the moving average of the weights,
+written with every checkpoint), and ``--resume`` in each later session.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import random
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -36,20 +43,21 @@ from tqdm import tqdm
 from ..data.seeds import train_seed_offset
 from ..hub.build import build_sam
 from ..hub.checkpoints import config_by_name_or_file
-from ..io.atomic import atomic_torch_save
+from ..io.atomic import atomic_torch_save, atomic_write_bytes
 from ..modeling import CONFIGS, Sam
 from ..modeling.fast import enable_fast_paths
 from ..runtime.devices import resolve_device
 from ..runtime.threads import configure_threads
-from ..training.datasets import BatchSource, CocoSource, MixedSource, ProceduralSource
+from ..training.datasets import BatchSource, CocoSource, MixedSource, ProceduralSource, step_batches
 from ..training.decoder_init import tie_decoder_query_key
-from ..training.loop import freeze_image_encoder, make_optimizer, training_step
-from ..training.schedule import lr_factor
+from ..training.ema import EmaWeights
+from ..training.loop import freeze_image_encoder, make_optimizer, train_only, training_step
+from ..training.schedule import schedule_factor
 from .model_flags import add_model_flags
 
 LOG_FIELDS = ["step", "lr", "loss", "first_prompt", "focal", "dice", "iou_mse", "iou_round0", "oracle_round0",
               "iou_last",
-              "seconds"]
+              "seconds", "utc"]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -78,6 +86,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=8e-4)
     p.add_argument("--weight-decay", type=float, default=0.1)
     p.add_argument("--warmup", type=int, default=100)
+    p.add_argument("--schedule", choices=("cosine", "constant"), default="cosine",
+                   help="after the warm-up: cosine decay to 10%% at --steps (default), or constant, for a run "
+                        "continued across sessions that anneals through --ema instead")
+    p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
+                   help="keep a moving average of the weights with this decay (e.g. 0.999) and write it as "
+                        "weights_ema.pt with every checkpoint; 0: off")
+    p.add_argument("--workers", type=int, default=0,
+                   help="processes that prepare the next batches while the model trains (a DataLoader); 0: "
+                        "on the main process. Worth it with spare cores (a GPU machine), not on 2 cores")
     p.add_argument("--grad-clip", type=float, default=1.0)
     p.add_argument("--loss-at-low-res", action="store_true",
                    help="the loss on the low-res logits against cell-averaged targets (16x cheaper per pixel)")
@@ -86,11 +103,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--bf16", action="store_true",
                    help="bfloat16 autocast (GPUs; CPUs with AVX-512 BF16 or AMX; slower elsewhere)")
     p.add_argument("--freeze-image-encoder", action="store_true", help="train prompt encoder + decoder only")
+    p.add_argument("--train-only", nargs="+", default=None, metavar="PREFIX",
+                   help="train only the parameters whose names start with these prefixes, e.g. "
+                        "mask_decoder.iou_prediction_head (the IoU head on its own: the masks do not change)")
     p.add_argument("--no-tied-init", action="store_true",
                    help="from scratch, do not start decoder attention with k_proj = q_proj (training/decoder_init.py)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, required=True, help="run directory")
     p.add_argument("--save-every", type=int, default=200)
+    p.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
+                   help="stop after the step that passes this many seconds of training (a checkpoint and the "
+                        "weights are written as at --steps): for a machine lent for a fixed time")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--no-progress", action="store_true")
     return p.parse_args(argv)
@@ -151,9 +174,17 @@ def train(args: argparse.Namespace) -> Path:
     model = enable_fast_paths(make_model(args).to(device))
     if args.freeze_image_encoder:
         freeze_image_encoder(model)
+    if args.train_only:
+        try:
+            train_only(model, args.train_only)
+        except ValueError as e:
+            raise SystemExit(f"--train-only: {e}") from e
     optimizer, params = make_optimizer(model, args.lr, args.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, args.warmup, args.steps))
-    generator = torch.Generator(device="cpu").manual_seed(args.seed)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: schedule_factor(args.schedule, s, args.warmup, args.steps))
+    # the prompts' random numbers are drawn where the model trains (no copy per round to a GPU)
+    generator = torch.Generator(device=device).manual_seed(args.seed)
+    ema = EmaWeights(model, args.ema) if args.ema else None
     start = 0
     ckpt_path = args.out / "checkpoint.pt"
     if args.resume:
@@ -163,11 +194,20 @@ def train(args: argparse.Namespace) -> Path:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        generator.set_state(state["generator"])
+        try:
+            generator.set_state(state["generator"])
+        except (RuntimeError, TypeError, ValueError):  # a checkpoint of a run on another kind of device
+            generator.manual_seed(args.seed * 1_000_003 + state["step"])
+            print(f"--resume: the checkpoint's random state is from another kind of device than {device}; "
+                  "the prompts are drawn from a new seed from here on", file=sys.stderr)
         start = state["step"]
+        if ema is not None and state.get("ema") is not None:
+            ema = EmaWeights.from_state_dict(model, state["ema"])
     source = make_source(args, model.config.image_size)
     log_path = args.out / "log.csv"
-    if not args.resume or not log_path.exists():
+    if args.resume and log_path.exists():
+        truncate_log(log_path, start)
+    else:
         with log_path.open("w", newline="") as f:
             csv.writer(f).writerow(LOG_FIELDS)
     (args.out / "config.json").write_text(json.dumps(model.config.to_dict(), indent=2))
@@ -175,30 +215,57 @@ def train(args: argparse.Namespace) -> Path:
 
     bar = tqdm(range(start, args.steps), initial=start, total=args.steps, disable=args.no_progress,
                desc="train", dynamic_ncols=True)
-    for step in bar:
-        t0 = time.perf_counter()
-        batch = source.batch(step, args.images_per_step, args.masks_per_image)
+    batches = step_batches(source, start, args.steps, args.images_per_step, args.masks_per_image,
+                           workers=args.workers, pin_memory=args.workers > 0 and device.type == "cuda")
+    t0 = started = time.perf_counter()
+    for step, batch in zip(bar, batches):
         result = training_step(model, batch, optimizer, params, generator, box_prob=args.box_prob,
                                num_rounds=args.rounds, grad_clip=args.grad_clip, scheduler=scheduler,
                                loss_at_low_res=args.loss_at_low_res, bf16=args.bf16,
                                affinity_weight=args.affinity_weight)
+        if ema is not None:
+            ema.update(model)
         stats, loss = result.rounds, result.loss
-        seconds = time.perf_counter() - t0
+        seconds = time.perf_counter() - t0  # the step, and the wait for its batch
+        t0 = time.perf_counter()
         row = [step + 1, f"{scheduler.get_last_lr()[0]:.3g}", f"{loss:.5f}", result.first_prompt,
                f"{np.mean([s.focal for s in stats]):.5f}", f"{np.mean([s.dice for s in stats]):.5f}",
                f"{np.mean([s.iou_mse for s in stats]):.5f}", f"{stats[0].mask_iou:.4f}", f"{stats[0].oracle_iou:.4f}",
-               f"{stats[-1].mask_iou:.4f}", f"{seconds:.2f}"]
+               f"{stats[-1].mask_iou:.4f}", f"{seconds:.2f}",
+               datetime.now(timezone.utc).isoformat(timespec="seconds")]
         with log_path.open("a", newline="") as f:
             csv.writer(f).writerow(row)
         bar.set_postfix(loss=f"{loss:.3f}", iou0=f"{stats[0].mask_iou:.2f}", iou=f"{stats[-1].mask_iou:.2f}")
-        if (step + 1) % args.save_every == 0 or step + 1 == args.steps:
+        out_of_time = args.time_limit is not None and time.perf_counter() - started > args.time_limit
+        if (step + 1) % args.save_every == 0 or step + 1 == args.steps or out_of_time:
             atomic_torch_save({
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "generator": generator.get_state(), "step": step + 1,
                 "config": model.config.to_dict(), "python_random": random.getstate(),
+                "ema": None if ema is None else ema.state_dict(),
             }, ckpt_path)
+            if ema is not None:
+                atomic_torch_save(ema.state, args.out / "weights_ema.pt")
+        if out_of_time:
+            print(f"--time-limit {args.time_limit:g} s reached after step {step + 1}", file=sys.stderr)
+            break
     weights = atomic_torch_save(model.state_dict(), args.out / "weights.pt")
     return weights
+
+
+def truncate_log(path: Path, last_step: int) -> None:
+    """Keep the rows of ``log.csv`` up to ``last_step`` (the checkpoint's), in today's columns, atomically.
+
+    Steps logged after the last checkpoint are run again on ``--resume``; without this they would
+    appear twice. A log written before a column was added gets that column empty.
+    """
+    with path.open(newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("step", "").isdigit() and int(r["step"]) <= last_step]
+    text = io.StringIO()
+    writer = csv.DictWriter(text, LOG_FIELDS, restval="", extrasaction="ignore", lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_bytes(path, text.getvalue().encode())
 
 
 def main(argv: list[str] | None = None) -> int:

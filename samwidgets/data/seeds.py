@@ -59,5 +59,10 @@ TEXT_EVAL_SEED_START = HELD_OUT_SEED_START + 500_000
 
 
 def train_seed_offset(seed: int) -> int:
-    """The first scene seed of a training run with ``--seed seed``."""
+    """The first scene seed of a training run with ``--seed seed``: 0 to 49, so that a run's range
+    (:data:`TRAIN_SEED_STRIDE` seeds) stays below the data engine's pool and the held-out scenes."""
+    top = POOL_SEED_START // TRAIN_SEED_STRIDE - 1
+    if not 0 <= seed <= top:
+        raise ValueError(f"a training run's seed must be between 0 and {top}, got {seed}: higher seeds would draw "
+                         "procedural scenes from the data engine's pool or the held-out range")
     return seed * TRAIN_SEED_STRIDE

@@ -19,6 +19,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .simulation import random_on
+
 __all__ = ["pairwise_affinity_targets", "segment_affinity_loss"]
 
 
@@ -46,7 +48,7 @@ def segment_affinity_loss(features: torch.Tensor, labels: torch.Tensor, valid: t
     uniformly among the valid pixels of each image. Returns a scalar.
     """
     b, d, h, w = features.shape
-    scores = torch.rand((b, h * w), generator=generator, device=features.device)
+    scores = random_on(features.device, torch.rand, b, h * w, generator=generator)
     scores = scores.masked_fill(~valid.reshape(b, -1), -1.0)
     index = scores.topk(min(num_pixels, h * w), dim=1).indices  # B x N: uniform among valid pixels (if enough)
     picked = torch.gather(features.reshape(b, d, -1), 2, index[:, None, :].expand(-1, d, -1))  # B x D x N

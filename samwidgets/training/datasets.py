@@ -9,6 +9,7 @@ masks are all seen as targets over training.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -31,9 +32,43 @@ class MaskBatch:
     # None when no image of the batch has them (the encoder's affinity loss, training/affinity.py)
     labels: torch.Tensor | None = None
 
+    def pin_memory(self) -> MaskBatch:
+        """The batch in page-locked memory (a DataLoader with ``pin_memory=True`` calls this): faster to a GPU."""
+        return MaskBatch(self.images.pin_memory(), self.targets.pin_memory(), self.image_index.pin_memory(),
+                         None if self.labels is None else self.labels.pin_memory())
+
 
 class BatchSource(Protocol):
     def batch(self, step: int, num_images: int, masks_per_image: int) -> MaskBatch: ...
+
+
+class _StepBatches(torch.utils.data.Dataset):
+    """Batch number ``step`` of a source, as a map-style data set (what a DataLoader's workers call)."""
+
+    def __init__(self, source: BatchSource, num_images: int, masks_per_image: int) -> None:
+        self.source, self.num_images, self.masks_per_image = source, num_images, masks_per_image
+
+    def __getitem__(self, step: int) -> MaskBatch:
+        return self.source.batch(step, self.num_images, self.masks_per_image)
+
+
+def step_batches(source: BatchSource, start: int, stop: int, num_images: int, masks_per_image: int,
+                 workers: int = 0, pin_memory: bool = False) -> Iterator[MaskBatch]:
+    """The batches of steps ``start .. stop - 1`` in order: the same batches whatever ``workers`` is.
+
+    A batch depends only on its step number (every source seeds from it), so ``workers`` processes
+    can prepare the next batches while the model trains on this one (a ``DataLoader`` keeping
+    ``4 * workers`` batches ready), without changing what is trained on. ``workers=0`` makes each
+    batch on the calling process when it is needed.
+    """
+    if workers < 0:
+        raise ValueError(f"workers must be >= 0, got {workers}")
+    if workers == 0:
+        return (source.batch(step, num_images, masks_per_image) for step in range(start, stop))
+    loader = torch.utils.data.DataLoader(
+        _StepBatches(source, num_images, masks_per_image), batch_size=None, sampler=range(start, stop),
+        num_workers=workers, prefetch_factor=4, pin_memory=pin_memory)
+    return iter(loader)
 
 
 def _pad_square(array: np.ndarray, size: int) -> np.ndarray:
@@ -76,8 +111,9 @@ class ProceduralSource:
             while len(scene.masks) == 0:  # small images can lose every object to min_visible_pixels
                 seed += 104_729  # a deterministic stand-in (a prime stride)
                 scene = self.generator(seed)
-            if seed >= HELD_OUT_SEED_START and self.seed_offset < HELD_OUT_SEED_START:
-                raise ValueError("training seeds ran into the held-out range")
+            if seed >= HELD_OUT_SEED_START:
+                raise ValueError(f"training scene seed {seed} is in the held-out range (from {HELD_OUT_SEED_START}): "
+                                 "use a smaller run seed (samwidgets.data.seeds.train_seed_offset)")
             rng = np.random.default_rng(seed)
             # each level (whole, part, subpart) equally likely: small parts outnumber whole objects
             counts = np.bincount(scene.levels, minlength=3)[scene.levels]

@@ -34,6 +34,29 @@ def make_optimizer(model: Sam, lr: float, weight_decay: float = 0.1
     return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay), params
 
 
+def train_only(model: Sam, prefixes: list[str]) -> list[str]:
+    """Freeze every parameter whose name starts with none of ``prefixes``; returns the names left trainable.
+
+    E.g. ``["mask_decoder.iou_prediction_head"]`` trains the IoU head on its own: the masks stay exactly
+    as they were, and only the predicted IoU (which ranks the three outputs of a click) learns. A frozen
+    image encoder is also switched to eval mode (its batch-norm statistics stay as trained) and run
+    without a graph by :func:`training_step`.
+    """
+    names = [name for name, _ in model.named_parameters()]
+    unknown = [p for p in prefixes if not any(n.startswith(p) for n in names)]
+    if unknown:
+        raise ValueError(f"no parameter of this model starts with {unknown}; names start with e.g. "
+                         f"{sorted({n.split('.')[0] + '.' + n.split('.')[1] for n in names})[:8]}")
+    trainable = []
+    for name, param in model.named_parameters():
+        param.requires_grad_(any(name.startswith(p) for p in prefixes))
+        if param.requires_grad:
+            trainable.append(name)
+    if not any(p.requires_grad for p in model.image_encoder.parameters()):
+        model.image_encoder.eval()
+    return trainable
+
+
 def freeze_image_encoder(model: Sam) -> None:
     """Train the prompt encoder and mask decoder only (the paper's fine-tuning recipe for small data)."""
     model.image_encoder.requires_grad_(False)
@@ -62,7 +85,7 @@ def training_step(model: Sam, batch: MaskBatch, optimizer: torch.optim.Optimizer
     """
     device = next(model.parameters()).device
     images, targets = batch.images.to(device), batch.targets.to(device)
-    first = "box" if torch.rand((), generator=generator) < box_prob else "point"
+    first = "box" if float(torch.rand((), generator=generator, device=generator.device)) < box_prob else "point"
     features = encoded = None
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
     train_encoder = any(p.requires_grad for p in model.image_encoder.parameters())

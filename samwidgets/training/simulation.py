@@ -23,6 +23,17 @@ from ..modeling.prompt_encoder import LABEL_NEGATIVE, LABEL_PADDING, LABEL_POSIT
 NUM_ROUNDS = 11  # 1 initial prompt + 8 sampled points + 2 rounds with no new point
 
 
+def random_on(device: torch.device, draw, *shape: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``draw(shape)`` (``torch.rand``, ``torch.randn``) from ``generator``, as a tensor on ``device``.
+
+    The numbers come from the generator's own device (a CPU generator draws on the CPU, a CUDA one
+    on its GPU) and are then moved, so a run is reproducible with either, whatever device the model
+    trains on. Without a generator they are drawn on ``device`` from torch's default one.
+    """
+    source = generator.device if generator is not None else device
+    return draw(shape, generator=generator, device=source).to(device)
+
+
 def sample_uniform_points(region: torch.Tensor, generator: torch.Generator | None = None
                           ) -> tuple[torch.Tensor, torch.Tensor]:
     """One point drawn uniformly from each mask of a batch.
@@ -33,7 +44,7 @@ def sample_uniform_points(region: torch.Tensor, generator: torch.Generator | Non
     largest of independent uniform draws.
     """
     b, h, w = region.shape
-    scores = torch.rand((b, h * w), generator=generator, device=region.device)
+    scores = random_on(region.device, torch.rand, b, h * w, generator=generator)
     scores = scores.masked_fill(~region.reshape(b, -1), -1.0)  # B x HW
     best = scores.argmax(dim=1)  # B
     found = region.reshape(b, -1).any(dim=1)
@@ -68,7 +79,7 @@ def noisy_boxes(masks: torch.Tensor, generator: torch.Generator | None = None, n
     boxes = mask_boxes(masks)  # B x 4
     sides = torch.stack([boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]], dim=1)  # B x 2 (w, h)
     std = (noise_frac * sides).clamp(max=max_noise_px).repeat(1, 2)  # B x 4 as (w, h, w, h)
-    noise = torch.randn((b, 4), generator=generator, device=masks.device) * std
+    noise = random_on(masks.device, torch.randn, b, 4, generator=generator) * std
     noisy = boxes + noise
     limits = torch.tensor([w, h, w, h], dtype=noisy.dtype, device=noisy.device)
     noisy = torch.minimum(noisy.clamp(min=0.0), limits)
@@ -106,7 +117,8 @@ def rounds_without_new_point(generator: torch.Generator | None = None, num_round
     """
     if num_rounds < 3:  # too short a loop to spare a round: every round after the first adds a point
         return set()
-    middle = int(torch.randint(1, num_rounds - 1, (1,), generator=generator))
+    middle = int(torch.randint(1, num_rounds - 1, (1,), generator=generator,
+                               device=generator.device if generator is not None else None))
     return {middle, num_rounds - 1}
 
 
