@@ -45,3 +45,40 @@ def test_bench_measures_a_config_file(tmp_path):
     assert f"| {config} |" in out.read_text()
     with pytest.raises(SystemExit):
         bench.main(["--configs", str(tmp_path / "missing.json")])
+
+
+@pytest.mark.slow
+def test_train_step_bench_times_the_parts_and_counts_flops(tmp_path):
+    """--train-step: every part of a real training step is timed (by hooks) and its FLOPs are counted."""
+    import json
+
+    from small_configs import CNN_SMALL
+
+    from samwidgets.bench.train_step import PARTS, StepShape, count_step_flops, make_source, time_steps
+
+    config = tmp_path / "cnn.json"
+    config.write_text(json.dumps(CNN_SMALL.to_dict()))
+    out = tmp_path / "step.md"
+    assert bench.main(["--train-step", "--configs", str(config), "--shapes", "2x2x2", "1x4x3", "--steps", "2",
+                       "--out", str(out)]) == 0
+    text = out.read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| 2 x 2 x 2 |") or line.startswith("| 1 x 4 x 3")]
+    assert len(rows) == 2 and "1.00x" in rows[0] and "matrix peak fp32" in text
+
+    shape = StepShape(2, 2, 2)
+    source = make_source(CNN_SMALL, None)
+    (timing,) = time_steps(CNN_SMALL, [shape], source, steps=2)
+    assert all(len(timing.seconds[p]) == 2 and min(timing.seconds[p]) >= 0 for p in PARTS)
+    assert timing.median("encoder backward") > 0 and timing.median("rounds") > 0
+    # more rounds and more masks cost more FLOPs; the encoder's share does not change with rounds
+    assert count_step_flops(CNN_SMALL, StepShape(2, 2, 4), source) > count_step_flops(CNN_SMALL, shape, source) > 0
+
+
+def test_train_step_shapes_are_checked():
+    from samwidgets.cli.bench import parse_shape
+
+    assert parse_shape("8x4x4") == parse_shape("8x4x4bf16").__class__(8, 4, 4)
+    assert parse_shape("8x4x4bf16").bf16
+    for bad in ("8x4", "8x0x4", "axbxc"):
+        with pytest.raises(ValueError, match="step shape"):
+            parse_shape(bad)

@@ -124,12 +124,24 @@ def markdown_table(rows: list[BenchRow], peak_gflops: float | None = None) -> st
     return "\n".join(lines)
 
 
-def matmul_peak_gflops(dtype: torch.dtype = torch.float32, size: int = 2048, repeats: int = 8) -> float:
+def matmul_peak_gflops(dtype: torch.dtype = torch.float32, size: int = 2048, repeats: int = 8,
+                       budget_s: float = 5.0) -> float:
     """The machine's matrix throughput in GFLOP/s: square ``size`` matmuls in ``dtype`` on the current threads.
 
     The ceiling the encoder's rate is compared with: its work is mostly such matmuls (about 75% of
     its FLOPs are linear layers), the rest attention and convolutions. The best of three timings.
+
+    A dtype the CPU has no instructions for (bf16 on an AVX2-only CPU: about 1 GFLOP/s, 100x below
+    fp32) would make 2048 x 2048 products take minutes, so a 256 x 256 product measures the rate
+    first and ``size`` is halved until the whole measurement fits in about ``budget_s`` seconds.
     """
+    probe_a, probe_b = torch.randn(256, 256).to(dtype), torch.randn(256, 256).to(dtype)
+    probe_a @ probe_b  # warm-up
+    start = time.perf_counter()
+    probe_a @ probe_b
+    rate = 2 * 256**3 / max(time.perf_counter() - start, 1e-9)  # FLOP/s, rough
+    while size > 256 and (3 * repeats + 2) * 2 * size**3 / rate > budget_s:
+        size //= 2
     a = torch.randn(size, size).to(dtype)
     b = torch.randn(size, size).to(dtype)
     for _ in range(2):
@@ -164,7 +176,7 @@ def generation_table(points_per_side: int = 32, size: int = 512) -> str:
     """
     from ..data import SceneGenerator
     from ..data.seeds import HELD_OUT_SEED_START
-    from ..hub.default_model import load_default
+    from ..hub.default_model import DEFAULT_MODEL_NAME, load_default
     from ..inference.automatic_mask_generator import BUNDLED_MODEL_THRESHOLDS, benchmark_generation
 
     model = load_default()
@@ -172,6 +184,6 @@ def generation_table(points_per_side: int = 32, size: int = 512) -> str:
     lines = ["| model | image | grid | thresholds | seconds | masks | encoder s |", "|---|---|---|---|---|---|---|"]
     for label, kwargs in [("reference defaults", {}), ("bundled-model thresholds", dict(BUNDLED_MODEL_THRESHOLDS))]:
         r = benchmark_generation(model, image.image, points_per_side=points_per_side, **kwargs)
-        lines.append(f"| default_tiny | {size}x{size} scene | {points_per_side}x{points_per_side} | {label} | "
+        lines.append(f"| {DEFAULT_MODEL_NAME} | {size}x{size} scene | {points_per_side}x{points_per_side} | {label} | "
                      f"{r['seconds']:.2f} | {r['masks']} | {r['encoder_seconds']:.2f} |")
     return "\n".join(lines)

@@ -30,6 +30,7 @@ from ..bench.speed import (
     markdown_table,
     matmul_peak_gflops,
 )
+from ..bench.train_step import StepShape
 from ..modeling import CONFIGS
 from ..runtime.threads import configure_threads
 
@@ -60,6 +61,18 @@ def main(argv: list[str] | None = None) -> int:
                              "not timed")
     parser.add_argument("--generation-runs", type=int, default=1,
                         help="with --compare-reference: timed automatic generations per side (median reported)")
+    train = parser.add_argument_group("a training step instead (--train-step)")
+    train.add_argument("--train-step", action="store_true",
+                       help="time a step of `samwidgets train` in parts (data, encoder forward, rounds, encoder "
+                            "backward, optimizer), count its FLOPs and compare them with the matrix peaks "
+                            "(samwidgets.bench.train_step); several --shapes side by side in one run")
+    train.add_argument("--shapes", nargs="+", default=["8x4x4"], metavar="IxMxR[bf16]",
+                       help="step shapes: images x masks per image x rounds, e.g. 8x4x4 (the photo recipe's "
+                            "phase 1) or 8x4x4bf16 for bf16 autocast (default: 8x4x4)")
+    train.add_argument("--bsds", type=Path, default=None, metavar="ROOT",
+                       help="with --train-step: the recipe's data (75%% BSDS500 train photos); default: "
+                            "procedural scenes only")
+    train.add_argument("--steps", type=int, default=6, help="with --train-step: timed steps per shape")
     args = parser.parse_args(argv)
     for name in args.configs:
         if name.endswith(".json"):
@@ -68,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         elif name not in CONFIGS:
             parser.error(f"unknown config {name!r}; known: {', '.join(CONFIGS)}, or a SamConfig .json file")
     configure_threads(args.threads)
+    if args.train_step:
+        return bench_train_step(args, parser)
     if args.compare_reference:
         from ..bench.reference import Settings, main_compare
 
@@ -85,8 +100,9 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(bench_config(name, args.encoder_runs, args.predict_calls, fast=False))
     peak = {name: matmul_peak_gflops(dtype) for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
     table = markdown_table(rows, peak["fp32"])
-    report = (f"Machine: {machine_description()}; matrix peak (2048 x 2048 matmul) fp32 {peak['fp32']:,.0f} GFLOP/s, "
-              f"bf16 {peak['bf16']:,.0f} GFLOP/s\n\nImage {IMAGE_HW[1]}x{IMAGE_HW[0]}, random weights (seed 0), "
+    report = (f"Machine: {machine_description()}; matrix peak (square matmuls, up to 2048) "
+              f"fp32 {peak['fp32']:,.0f} GFLOP/s, bf16 {peak['bf16']:,.0f} GFLOP/s\n\n"
+              f"Image {IMAGE_HW[1]}x{IMAGE_HW[0]}, random weights (seed 0), "
               f"{args.encoder_runs} timed encodes, {args.predict_calls} single-point predicts.\n\n{table}\n")
     if args.generation:
         print("measuring automatic mask generation ...", file=sys.stderr, flush=True)
@@ -103,4 +119,49 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(report)
+    return 0
+
+
+def parse_shape(text: str) -> StepShape:
+    """"8x4x4" -> StepShape(8, 4, 4); "8x4x4bf16" -> the same under bf16 autocast."""
+    bf16 = text.endswith("bf16")
+    parts = text[: -len("bf16")] if bf16 else text
+    try:
+        images, masks, rounds = (int(v) for v in parts.split("x"))
+    except ValueError:
+        raise ValueError(f"a step shape is IMAGESxMASKSxROUNDS such as 8x4x4 (or 8x4x4bf16), got {text!r}") from None
+    if min(images, masks, rounds) < 1:
+        raise ValueError(f"every number of a step shape must be at least 1, got {text!r}")
+    return StepShape(images, masks, rounds, bf16)
+
+
+def bench_train_step(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from ..bench.train_step import count_step_flops, make_source, time_steps, train_step_table
+    from ..hub.checkpoints import config_by_name_or_file
+
+    try:
+        shapes = [parse_shape(s) for s in args.shapes]
+    except ValueError as e:
+        parser.error(str(e))
+    if args.bsds is not None and not args.bsds.is_dir():
+        parser.error(f"--bsds {args.bsds}: no such folder (give the BSDS500 folder holding images/ and groundTruth/)")
+    peaks = {name: matmul_peak_gflops(dtype) for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
+    report = [f"Machine: {machine_description()}; matrix peak fp32 {peaks['fp32']:,.0f} GFLOP/s, "
+              f"bf16 {peaks['bf16']:,.0f} GFLOP/s"]
+    for name in args.configs:
+        config = config_by_name_or_file(name)
+        source = make_source(config, args.bsds)
+        print(f"timing training steps of {name} ...", file=sys.stderr, flush=True)
+        timings = time_steps(config, shapes, source, steps=args.steps)
+        for timing in timings:
+            timing.flops = count_step_flops(config, timing.shape, source)
+        data = "75% BSDS500 train photos, 25% procedural scenes" if args.bsds else "procedural scenes"
+        report.append(f"\n{name}: {config.image_size} px, {data}; median of {args.steps} steps per shape, "
+                      f"shapes interleaved step by step; loss at low res, fp32 unless marked\n\n"
+                      f"{train_step_table(timings, peaks)}")
+    text = "\n".join(report) + "\n"
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
     return 0
