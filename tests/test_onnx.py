@@ -161,9 +161,22 @@ def test_export_leaves_the_model_as_it_was(bundled):
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
-def test_models_with_dense_prompt_maps_are_refused_by_name():
-    with pytest.raises(ValueError, match="dense_prompts"):
-        SamOnnxModel(build_sam(CNN_SMALL.replace(dense_prompts=True)))
+@pytest.mark.parametrize("dense_prompts", [False, True])
+def test_with_and_without_dense_prompt_maps(tmp_path, dense_prompts):
+    """The bundled model draws clicks and the box on the grid (config.dense_prompts; the tests above): the graph
+    draws them from the reference's inputs. A model without them (the official layout) adds nothing there."""
+    torch.manual_seed(0)
+    model = build_sam(CNN_SMALL.replace(dense_prompts=dense_prompts)).eval()
+    if dense_prompts:  # a random init of these vectors is small: make the maps matter to the masks
+        torch.nn.init.normal_(model.prompt_encoder.dense_prompt_embed.weight, std=1.0)
+    predictor = SamPredictor(model)
+    predictor.set_image(np.random.default_rng(3).integers(0, 256, (120, 90, 3), dtype=np.uint8))
+    session = ort.InferenceSession(str(export_onnx(model, tmp_path / "m.onnx")))
+    for prompt in ({"points": [[40, 60]], "labels": [1]}, {"points": [[40, 60]], "labels": [0], "box": [10, 20, 70, 100]}):
+        ours = predictor.predict(np.array(prompt["points"]), np.array(prompt["labels"]),
+                                 box=np.array(prompt["box"]) if "box" in prompt else None,
+                                 multimask_output=True, return_logits=True)
+        assert_same(session.run(None, onnx_inputs(predictor, **prompt)), ours, slice(1, 4))
 
 
 def test_export_without_onnx_says_what_to_install(bundled, tmp_path, monkeypatch):

@@ -20,6 +20,9 @@ outputs
     with ``return_extra_metrics`` also ``stability_scores`` and ``areas`` (between the scores and the
     low-res masks, as in the reference).
 
+Models with ``dense_prompts`` (the bundled ``default_cnn``) also draw the clicks and the box on the
+embedding grid; the graph does that from the same inputs (points labelled 0 / 1, corners labelled 2 / 3).
+
 The graph is traced from the plain modeling code (``samwidgets/modeling``), which needs no
 data-dependent control flow, with the TorchScript-based exporter (``dynamo=False``): the
 torch.export-based exporter, the default from torch 2.9, cannot express the resize to
@@ -61,9 +64,6 @@ class SamOnnxModel(nn.Module):
                  return_extra_metrics: bool = False, gelu_approximate: bool = False,
                  stability_score_offset: float = 1.0) -> None:
         super().__init__()
-        if model.config.dense_prompts:
-            raise ValueError("this model draws clicks and boxes on the embedding grid (config.dense_prompts), which "
-                             "the reference's ONNX inputs cannot carry; export a model without dense_prompts")
         model = enable_fast_paths(copy.deepcopy(model).cpu().eval(), False)  # the plain code traces cleanly
         if gelu_approximate:
             for module in model.modules():
@@ -102,6 +102,21 @@ class SamOnnxModel(nn.Module):
         no_mask = encoder.no_mask_embed.weight.reshape(1, -1, 1, 1)
         return mask_embedding + (1 - has_mask_input) * no_mask
 
+    def _dense_prompt_maps(self, point_coords: torch.Tensor, point_labels: torch.Tensor) -> torch.Tensor:
+        """For models with ``dense_prompts``: the clicks and the box drawn on the embedding grid, times their
+        learned vectors, 1 x C x h x w, from the reference's inputs alone.
+
+        Clicks are the points labelled 1 (positive) and 0 (negative); the box is the corners labelled 2 and
+        3 (at most one box, as in the reference's demo).
+        """
+        encoder = self.model.prompt_encoder
+        is_first, is_second = (point_labels == 2).to(point_coords.dtype), (point_labels == 3).to(point_coords.dtype)
+        corner0 = (point_coords * is_first[..., None]).sum(dim=1)  # 1 x 2: the box's top-left corner, or 0
+        corner1 = (point_coords * is_second[..., None]).sum(dim=1)  # 1 x 2: its bottom-right corner, or 0
+        # without a box both corners are (0, 0): a box of no area, whose map is zero everywhere
+        maps = encoder.dense_prompt_maps((point_coords, point_labels), torch.cat([corner0, corner1], dim=1), 1)
+        return torch.einsum("bkhw,kc->bchw", maps, encoder.dense_prompt_embed.weight)
+
     def mask_postprocessing(self, masks: torch.Tensor, orig_im_size: torch.Tensor) -> torch.Tensor:
         """Low-res logits -> the padded input square -> crop the padding -> the photo's H x W."""
         masks = F.interpolate(masks, size=(self.img_size, self.img_size), mode="bilinear", align_corners=False)
@@ -127,6 +142,8 @@ class SamOnnxModel(nn.Module):
                 ) -> tuple[torch.Tensor, ...]:
         sparse_embedding = self._embed_points(point_coords, point_labels)  # 1 x N x C
         dense_embedding = self._embed_masks(mask_input, has_mask_input)  # 1 x C x h x w
+        if self.model.config.dense_prompts:
+            dense_embedding = dense_embedding + self._dense_prompt_maps(point_coords, point_labels)
         masks, scores = self.model.mask_decoder.predict_masks(
             image_embeddings, self.model.prompt_encoder.get_dense_pe(), sparse_embedding, dense_embedding,
         )  # 1 x 4 x 4h x 4w, 1 x 4
