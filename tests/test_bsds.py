@@ -220,16 +220,20 @@ def test_grabcut_baseline(bsds):
     assert grabcut_box_mask(photo.image, np.array([60, 44, 80, 60])).shape == (H, W)  # clipped, >= 2 px
 
 
-def test_cli_writes_four_files(bsds, model, tmp_path, capsys):
+def test_cli_writes_five_files(bsds, model, tmp_path, capsys):
     weights = tmp_path / "w.pt"
     torch.save(model.state_dict(), weights)
     (tmp_path / "config.json").write_text(json.dumps(SMALL.to_dict()))
     out = tmp_path / "eval"
     assert main(["--weights", str(weights), "--model", str(tmp_path / "config.json"), "--bsds", str(bsds),
                  "--max-photos", "1", "--out", str(out)]) == 0
-    names = ["bsds_val.json", "bsds_val.md", "bsds_val_clicks.png", "bsds_val_calibration.png"]
+    names = ["bsds_val.json", "bsds_val_summary.json", "bsds_val.md", "bsds_val_clicks.png",
+             "bsds_val_calibration.png"]
     assert sorted(p.name for p in out.iterdir()) == sorted(names)
     record = json.loads((out / "bsds_val.json").read_text())  # the default --grabcut: ROOT/../grabcut/ground-truth
+    summary = json.loads((out / "bsds_val_summary.json").read_text())  # what the package ships for its model
+    assert summary == {k: v for k, v in record.items() if k not in ("per_segment", "noc_curves")}
+    assert "per_segment" in record and "noc_curves" in record
     assert record["split"] == "val" and record["photos"] == 1 and record["noc_photos"] == 1
     assert str(weights) in record["model"]
     if record["baseline_grabcut"] is not None:  # OpenCV installed

@@ -576,7 +576,7 @@ def test_bundled_weights_are_checked_at_load(tmp_path: Path) -> None:
 
     check_bundled_weights()  # the shipped file is the one the registry names
     assert sha(BUNDLED_WEIGHTS.read_bytes()) == BUNDLED_SHA256
-    damaged = tmp_path / "default_tiny.pt"
+    damaged = tmp_path / "default_cnn.pt"
     data = BUNDLED_WEIGHTS.read_bytes()
     damaged.write_bytes(bytes([data[0] ^ 0xFF]) + data[1:])  # one byte changed
     with pytest.raises(CheckpointError, match=r"damaged or replaced.*Reinstall samwidgets"):

@@ -147,6 +147,7 @@ def test_run_engine_reports_each_stage_exports_sa1b_and_leaves_the_model_alone(t
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     report = json.loads((tmp_path / "report.json").read_text())
     assert len(report["rows"]) == 4 and report["config"]["steps_per_stage"] == 2
+    assert report["image_size"] == model.config.image_size  # the scenes' size: what the notebook redraws
     assert (tmp_path / "report.md").read_text().count("\n") == 5
     trained = torch.load(tmp_path / "model_stage3.pt", weights_only=True)
     assert any(not torch.equal(before[k], trained[k]) for k in before if k.startswith("mask_decoder"))

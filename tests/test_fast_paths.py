@@ -374,7 +374,8 @@ def test_one_pass_windows_equal_padding_then_permuting(hw):
     assert torch.equal(window_unpartition_cropped(windows, 7, pad_hw, hw), x)
 
 
-@pytest.mark.parametrize("config", [SMALL, CONFIGS["default_tiny"]], ids=["small", "default_tiny"])
+@pytest.mark.parametrize("config", [SMALL, CONFIGS["default_tiny"], CONFIGS["default_cnn"]],
+                         ids=["small", "default_tiny", "default_cnn"])
 @pytest.mark.parametrize("input_hw", [None, (0.75, 1.0), (1.0, 0.15), (1, 5), (-1, -3)])
 @pytest.mark.parametrize("resize", [False, True])
 def test_upsampling_only_the_kept_rows_changes_no_value(config, input_hw, resize):

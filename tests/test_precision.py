@@ -53,10 +53,10 @@ def test_compare_precisions_counts_every_mask(small_model):
 
 
 def test_precision_table_with_the_bundled_model():
-    table = precision_table(["default_tiny"], num_images=1, points_per_side=1)
+    table = precision_table(["default_cnn"], num_images=1, points_per_side=1)
     lines = table.splitlines()
     assert lines[0].startswith("| config | weights | fast mode |")
-    assert lines[2].startswith("| default_tiny | bundled | bf16 |")
+    assert lines[2].startswith("| default_cnn | bundled | bf16 |")
     header = [cell.strip() for cell in lines[0].split("|")]
     mean_iou = float(lines[2].split("|")[header.index("mean mask IoU vs fp32")])
     assert 0.5 < mean_iou <= 1.0  # bf16 moves a few pixels, not whole masks

@@ -9,6 +9,7 @@ import torch
 from samwidgets import load_default
 from samwidgets.data import SceneGenerator
 from samwidgets.data.seeds import PROPOSALS_SEED_START
+from samwidgets.hub.build import at_image_size
 from samwidgets.inference import amg_utils as amg
 from samwidgets.inference.automatic_mask_generator import MaskCandidates, SamAutomaticMaskGenerator
 from samwidgets.tasks.proposals import mask_average_recall, object_proposals, recall_hits
@@ -118,20 +119,21 @@ def _square_proposals(size: int = 256) -> list[tuple[np.ndarray, float]]:
 
 
 def test_bundled_model_recalls_more_than_many_squares(one_thread):
-    """Two held-out scenes, every level; SAM from an 8 x 8 grid (<= 192 proposals) vs 1244 squares.
+    """Two held-out scenes, every level; SAM from a 16 x 16 grid (<= 768 proposals) vs 1244 squares.
 
-    Measured on these 2 scenes (38 masks): AR@1000 0.079 for SAM, 0.042 for the squares (the bundled
-    model is weak: AR@1000 0.18 on 20 scenes from a 16 x 16 grid).
+    The bundled model (a photo model whose CNN encoder fits any input size) runs at the scenes' 256 px.
+    Measured on these 2 scenes (38 masks): AR@1000 0.118 for SAM, 0.042 for the squares (0.082 for SAM
+    with the scenes upsampled to its 512 px, 0.050 from an 8 x 8 grid at 256 px).
     """
-    model, squares = load_default(device="cpu"), _square_proposals()
+    model, squares = at_image_size(load_default(device="cpu"), 256), _square_proposals()
     generator = SceneGenerator(image_size=256)
     sam_hits, square_hits, total = 0, 0, 0
     for s in range(2):
         scene = generator(PROPOSALS_SEED_START + s)
-        sam_hits = sam_hits + recall_hits(object_proposals(model, scene.image, points_per_side=8, output="rle"),
+        sam_hits = sam_hits + recall_hits(object_proposals(model, scene.image, points_per_side=16, output="rle"),
                                           scene.masks)
         square_hits = square_hits + recall_hits(squares, scene.masks)
         total += len(scene.masks)
     sam_ar, square_ar = sam_hits.mean(0) / total, square_hits.mean(0) / total  # AR@10, AR@100, AR@1000
-    assert sam_ar[2] > square_ar[2] + 0.02
-    assert sam_ar[2] > 0.05
+    assert sam_ar[2] > square_ar[2] + 0.04
+    assert sam_ar[2] > 0.09

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from samwidgets import sam_model_registry
 from samwidgets.hub import checkpoints
 from samwidgets.teaching import (
     PhotoError,
@@ -97,7 +98,9 @@ def test_default_is_the_bundled_model() -> None:
     sam = load_model("default")
     assert is_bundled(sam) and not sam.training
     assert "bundled" in describe_model(sam)
-    assert is_bundled(load_model("default_tiny"))
+    assert "CNN encoder (widths 32-48-96-192-256" in describe_model(sam)  # not the unused ViT fields
+    assert "ViT encoder of width 128 and depth 6" in describe_model(sam_model_registry["default_tiny"]())
+    assert is_bundled(load_model("default_cnn"))
 
 
 @pytest.mark.parametrize("bad", ["", "   ", None, 3])

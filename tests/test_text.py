@@ -45,7 +45,7 @@ def small_text_sam(dim: int = 16) -> Sam:
 # -- the prompt encoder -------------------------------------------------------------------------
 
 def test_official_configs_have_no_text_projection():
-    for name in ("vit_b", "default_tiny"):
+    for name in ("vit_b", "default_tiny", "default_cnn"):
         assert CONFIGS[name].text_embed_dim == 0
     keys = Sam(SMALL).state_dict().keys()
     assert not any("text_projection" in k for k in keys)

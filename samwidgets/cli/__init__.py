@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train-text": ("train_text", "teach a SAM model text prompts without text (paper, appendix D.5)"),
     "evaluate-text": ("evaluate_text", "text prompts on held-out scenes"),
     "evaluate-edges": ("evaluate_edges", "zero-shot edges on BSDS500 (ODS/OIS/AP/R50), with the paper's table"),
+    "calibrate-generator": ("calibrate_generator", "the automatic mask generator's thresholds for a model, "
+                                                   "from photos with human segments"),
 }
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..data.seeds import TEXT_EVAL_SEED_START
 from ..hub.build import at_image_size
-from ..hub.default_model import load_default
+from ..hub.checkpoints import load_model
 from ..runtime.threads import configure_threads
 from ..text import load_default_text_model, load_tiny_clip
 from ..text.evaluate import evaluate_text_prompts, markdown
@@ -25,6 +25,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--min-area", type=int, default=None,
                    help="ask only for masks of this many pixels or more (default: as in training, the paper's rule)")
     p.add_argument("--out", default=None, help="write the result as JSON here (and .md beside it)")
+    p.add_argument("--base-model", default=None, metavar="NAME|PATH",
+                   help="the model the text SAM was fine-tuned from, scored with points and boxes on the same "
+                        "masks (as --model; default: the bundled model)")
+    p.add_argument("--base-weights", default=None, metavar="PATH", help="its weights (as --weights)")
     args = p.parse_args(argv)
     if args.model is not None:
         p.error("--model: a text SAM file says its own configuration; give it with --weights")
@@ -34,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     # the scenes at the text model's own input size (it may have been trained at another than the bundled model's)
     bank = build_bank(range(TEXT_EVAL_SEED_START, TEXT_EVAL_SEED_START + args.scenes),
                       image_size=model.image_encoder.img_size, processes=2)
-    base = load_default(model.device)
+    base = load_model(args.base_model, args.base_weights, device=model.device)
     if base.config.encoder_type == "cnn":
         base = at_image_size(base, model.image_encoder.img_size)  # the base as it was fine-tuned
     result = evaluate_text_prompts(model, clip, bank, base_model=base, min_area=args.min_area)

@@ -32,6 +32,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..hub.checkpoints import load_model
+from ..hub.registry import BUNDLED_MODEL_NAME
 from ..inference.automatic_mask_generator import BUNDLED_MODEL_THRESHOLDS, SamAutomaticMaskGenerator
 from ..inference.images import as_rgb_uint8
 from ..io.sa1b import read_sa1b, write_sa1b
@@ -149,7 +150,7 @@ def make_generator(args: argparse.Namespace, local_rank: int = 0) -> SamAutomati
     device = str(distributed.choose_device(args.device, local_rank))
     model = load_model(args.model, args.weights, device)
     options = {name: getattr(args, name) for name in GENERATOR_OPTIONS}
-    bundled = args.weights is None and args.model in (None, "default_tiny")
+    bundled = args.weights is None and args.model in (None, BUNDLED_MODEL_NAME)
     options.update(thresholds_for(bundled, args.pred_iou_thresh, args.stability_score_thresh))
     print(f"model: {model_description(args)} on {device}; "
           f"pred_iou_thresh {options['pred_iou_thresh']:g}, stability_score_thresh "

@@ -34,7 +34,7 @@ def add_model_flags(parser: argparse.ArgumentParser, *, model_help: str | None =
 
 
 def model_description(args: argparse.Namespace) -> str:
-    """How the flags' model is named in reports: 'the bundled default_tiny', a name, or weights (config)."""
+    """How the flags' model is named in reports: 'the bundled default_cnn', a name, or weights (config)."""
     if args.weights is None:
         return f"the bundled {BUNDLED_MODEL_NAME}" if args.model in (None, BUNDLED_MODEL_NAME) else args.model
     return f"{args.weights}" + (f" (config {args.model})" if args.model else "")

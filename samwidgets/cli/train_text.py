@@ -53,9 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--processes", type=int, default=2)
     add_model_flags(p, model_help="the SAM model to teach text prompts (a name or a config .json with --weights; "
-                                  "default: the bundled default_tiny); --device holds SAM and the CLIP")
+                                  "default: the bundled default_cnn); --device holds SAM and the CLIP")
     p.add_argument("--delta", action="store_true",
-                   help="save only what differs from default_tiny (prompt encoder, decoder), as the bundled file")
+                   help="save only what differs from the bundled model (prompt encoder, decoder), as the bundled file")
     args = p.parse_args(argv)
     device = resolve_device(args.device)
     if args.hf_clip:

@@ -169,14 +169,15 @@ def run_engine(model: Sam, config: EngineConfig | None = None, out_dir: str | Pa
         if out is not None:
             export_stage(stage, index, out)
             atomic_torch_save(model.state_dict(), out / f"model_stage{index + 1}.pt")
-            write_report(rows, config, out)
+            write_report(rows, config, out, image_size=model.config.image_size)
         if progress:
             print(report_markdown(rows), flush=True)
     return rows
 
 
-def write_report(rows: list[StageReport], config: EngineConfig, out_dir: Path) -> None:
-    payload = {"config": asdict(config), "rows": [asdict(r) for r in rows]}
+def write_report(rows: list[StageReport], config: EngineConfig, out_dir: Path, image_size: int | None = None) -> None:
+    """``report.json`` (the config, the input size the engine ran at, the rows) and ``report.md`` (the table)."""
+    payload = {"config": asdict(config), "image_size": image_size, "rows": [asdict(r) for r in rows]}
     atomic_write_bytes(out_dir / "report.json", json.dumps(payload, indent=1).encode())
     atomic_write_bytes(out_dir / "report.md", report_markdown(rows).encode())
 

@@ -173,16 +173,19 @@ def _registry_entry(name: str) -> Callable[..., Sam]:
 build_sam_vit_h = _registry_entry("vit_h")
 build_sam_vit_l = _registry_entry("vit_l")
 build_sam_vit_b = _registry_entry("vit_b")
+build_sam_default_tiny = _registry_entry("default_tiny")
+build_sam_default_tiny.__doc__ = ("Build the first bundled model's ViT configuration (random weights unless a "
+                                  "checkpoint is given; its trained weights ship only as the base of the text-prompt "
+                                  "SAM, samwidgets.text.load_default_text_model).")
 
 
-
-def build_sam_default_tiny(checkpoint: str | os.PathLike | Mapping[str, torch.Tensor] | None = None) -> Sam:
+def build_sam_bundled(checkpoint: str | os.PathLike | Mapping[str, torch.Tensor] | None = None) -> Sam:
     """The bundled default model (trained by samwidgets; no network), or its config with other weights."""
     if checkpoint is None:
         if not BUNDLED_WEIGHTS.is_file():
             raise FileNotFoundError(
                 f"the bundled default model is missing ({BUNDLED_WEIGHTS}); reinstall samwidgets, "
-                "or train one with `samwidgets train --model default_tiny --out runs/tiny`"
+                "or train one with recipes/bsds_cnn (samwidgets train --model recipes/bsds_cnn/cnn_256.json ...)"
             )
         check_bundled_weights()
         checkpoint = BUNDLED_WEIGHTS
@@ -199,12 +202,14 @@ def check_bundled_weights(path: Path = BUNDLED_WEIGHTS, sha256: str = BUNDLED_SH
         )
 
 
-#: Same keys and call signature as the reference registry ("default" is vit_h as there),
-#: plus "default_tiny", the small model bundled with samwidgets.
+#: Same keys and call signature as the reference registry ("default" is vit_h as there), plus
+#: "default_cnn", the small model bundled with samwidgets (its weights when no checkpoint is given), and
+#: "default_tiny", the ViT the kit bundled first (a configuration for the architecture lessons).
 sam_model_registry: dict[str, Callable[..., Sam]] = {
     "default": build_sam_vit_h,
     "vit_h": build_sam_vit_h,
     "vit_l": build_sam_vit_l,
     "vit_b": build_sam_vit_b,
+    BUNDLED_MODEL_NAME: build_sam_bundled,
     "default_tiny": build_sam_default_tiny,
 }

@@ -438,7 +438,7 @@ def from_pretrained(name_or_path: str | os.PathLike, *, cache_dir: str | os.Path
     :func:`default_cache_dir`), or the path of a checkpoint file of one of the
     official models, whose configuration is told from its tensor shapes.
     A registered name takes precedence over a file of the same name.
-    "default_tiny" is the small model bundled with samwidgets (no download).
+    "default_cnn" is the small model bundled with samwidgets (no download).
     ``device`` defaults to "cuda" when available, else "cpu".
     """
     if name_or_path == DEFAULT_MODEL_NAME:  # bundled with the package: no download
@@ -469,7 +469,7 @@ def load_model(model: str | None = None, weights: str | os.PathLike | None = Non
     """The model of the command lines' ``--model NAME|PATH --weights PATH``, in eval mode on ``device``.
 
     - neither: the bundled model;
-    - ``model`` only: a registered name (downloaded on first use; ``default_tiny`` is bundled);
+    - ``model`` only: a registered name (downloaded on first use; ``default_cnn`` is bundled);
     - ``weights`` only: a checkpoint file of an official configuration, told from its shapes;
     - both: the configuration ``model`` names (or a SamConfig ``.json``) with those weights.
     """

@@ -2,7 +2,7 @@
 
 Two kinds of entries share the name space:
 
-- the **bundled** model (``default_tiny``): a small SAM trained by this project, its weights a
+- the **bundled** model (``default_cnn``): a small SAM trained by this project, its weights a
   file inside the package (``samwidgets/weights/``), so it loads with no network;
 - **checkpoints to download** (:class:`CheckpointSpec`): the three official ones published with
   the reference implementation (``vit_b``, ``vit_l``, ``vit_h``), and any a user adds with
@@ -44,11 +44,11 @@ class CheckpointError(ValueError):
 
 
 #: The model bundled with the package (weights in ``samwidgets/weights/``, no network).
-BUNDLED_MODEL_NAME = "default_tiny"
+BUNDLED_MODEL_NAME = "default_cnn"
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 BUNDLED_WEIGHTS = WEIGHTS_DIR / f"{BUNDLED_MODEL_NAME}.pt"
 #: The bundled weights' sha256, checked when they are loaded (update it with the file).
-BUNDLED_SHA256 = "fbef72efd354d229033ef4d9efc0eb4116d3a69f23e07580d96f0f06bcafff70"
+BUNDLED_SHA256 = "75e289d8faba57741a1322420666d56a8775562ddf57376bf0aca8294e176168"
 
 
 @dataclass(frozen=True)

@@ -252,7 +252,7 @@ class SamPredictor:
         earlier call (to refine). Returns masks M x H x W (bool, or float32
         logits with return_logits), IoU predictions M (float32) and low-res
         logits M x S x S (float32), M = 3 with multimask_output else 1.
-        S = ``model.config.low_res_mask_size``: 256 for the official models, 128 for default_tiny.
+        S = ``model.config.low_res_mask_size``: 256 for the official models, 128 for the bundled model.
 
         text: a phrase ("red striped wheel"), embedded by this predictor's
         ``text_encoder``; embedding: an E vector from a CLIP-like model (e.g.

@@ -166,8 +166,18 @@ CONFIGS: dict[str, SamConfig] = {
         encoder_embed_dim=1280, encoder_depth=32, encoder_num_heads=16,
         encoder_global_attn_indexes=(7, 15, 23, 31),
     ),
-    # The bundled default model (trained by samwidgets on procedural scenes, CPU-sized):
-    # 256 px input, 8 px patches -> a 32 x 32 grid, 8 x 8 windows (no padding), 128 x 128 low-res masks.
+    # The bundled default model (trained by samwidgets on BSDS500 photos and procedural scenes, CPU-sized,
+    # recipes/bsds_cnn): a residual CNN encoder (image_encoder_cnn.py) with 1/4-resolution features for
+    # the decoder and click maps; 512 px input -> a 32 x 32 grid of 128 channels, 128 x 128 low-res masks.
+    "default_cnn": SamConfig(
+        encoder_type="cnn", image_size=512, patch_size=16, cnn_widths=(32, 48, 96, 192, 256),
+        cnn_depths=(1, 2, 3, 2), cnn_attention_depth=2, cnn_attention_heads=8, high_res_features=True,
+        dense_prompts=True, prompt_embed_dim=128, decoder_num_heads=4, decoder_mlp_dim=512, iou_head_hidden_dim=128,
+    ),
+    # The first bundled model (trained on procedural scenes only): the ViT of the paper at teaching size,
+    # kept for the architecture lessons. 256 px input, 8 px patches -> a 32 x 32 grid, 8 x 8 windows (no
+    # padding), 128 x 128 low-res masks. Its weights ship only as the base of the text-prompt SAM
+    # (weights/default_tiny_text.pt); its model card is in the history of weights/MODEL_CARD.md.
     "default_tiny": SamConfig(
         image_size=256, patch_size=8, encoder_embed_dim=128, encoder_depth=6, encoder_num_heads=4,
         encoder_global_attn_indexes=(2, 5), window_size=8, prompt_embed_dim=128, decoder_num_heads=4,

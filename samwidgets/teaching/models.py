@@ -18,7 +18,7 @@ MODEL_NAMES = ("default", "vit_b", "vit_l", "vit_h")
 def load_model(name: str = "default", device: str | torch.device | None = None) -> Sam:
     """The model a notebook runs on, in eval mode.
 
-    "default" (or "default_tiny") is the small model bundled with samwidgets: no download, runs on a laptop
+    "default" (or "default_cnn") is the small model bundled with samwidgets: no download, runs on a laptop
     CPU. "vit_b", "vit_l" and "vit_h" are the official SAM checkpoints (375 MB, 1.2 GB, 2.6 GB), downloaded
     once into the cache directory and checked against their published sha256. A path to a checkpoint file
     of an official model works too.
@@ -39,7 +39,12 @@ def is_bundled(sam: Sam) -> bool:
 def describe_model(sam: Sam) -> str:
     """One line: which model this is, its input size and its parameter count."""
     c = sam.config
-    name = "the bundled model (default_tiny)" if is_bundled(sam) else "an official SAM model"
+    name = f"the bundled model ({BUNDLED_MODEL_NAME})" if is_bundled(sam) else "an official SAM model"
     params = sum(p.numel() for p in sam.parameters()) / 1e6
-    return (f"{name}: {c.image_size} px input, {getattr(c, 'encoder_type', 'vit')} encoder of width "
-            f"{c.encoder_embed_dim} and depth {c.encoder_depth}, {params:.1f} M parameters")
+    if c.encoder_type == "cnn":
+        encoder = (f"CNN encoder (widths {'-'.join(map(str, c.cnn_widths))}, {c.cnn_attention_depth} attention "
+                   f"blocks at 1/32), a {c.embedding_size} x {c.embedding_size} x {c.prompt_embed_dim} embedding"
+                   + (" + 1/4-resolution features" if c.high_res_features else ""))
+    else:
+        encoder = f"ViT encoder of width {c.encoder_embed_dim} and depth {c.encoder_depth}"
+    return f"{name}: {c.image_size} px input, {encoder}, {params:.1f} M parameters"

@@ -4,9 +4,10 @@
   downloaded once from the segment-anything repository, with the prompts those notebooks use. Offline (or
   when the download fails its checks) it returns a photo that ships with scikit-image or matplotlib
   instead, with prompts chosen for that photo, and says so in ``source``.
-- :func:`unseen_photos`: photos that ship with the installed libraries and that the bundled model never
-  trained on (its procedural scenes use astronaut, chelsea, coffee and rocket as fills, so those are not
-  here).
+- :func:`unseen_photos`: photos that ship with the installed libraries and were in none of the bundled
+  model's training images: not BSDS500 (its training photos), and not the photos and textures its
+  procedural scenes use as fills (``samwidgets.data.fills``: astronaut, chelsea, coffee, rocket; brick,
+  grass, gravel).
 - :func:`load_photo`: your own photo, from a path or an http(s) URL.
 
 A downloaded photo is trusted only once it decodes completely as an image of a sensible size; one that does

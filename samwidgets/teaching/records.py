@@ -15,7 +15,7 @@ from ..hub.registry import WEIGHTS_DIR
 __all__ = ["BSDS_RECORD", "bsds_summary", "recorded_bsds_evaluation"]
 
 #: ``samwidgets evaluate --bsds BSDS500/data --split val`` for the bundled model (see weights/MODEL_CARD.md).
-BSDS_RECORD = WEIGHTS_DIR / "default_tiny_bsds500_val.json"
+BSDS_RECORD = WEIGHTS_DIR / "default_cnn_bsds500_val.json"
 
 
 def recorded_bsds_evaluation() -> dict[str, Any]:

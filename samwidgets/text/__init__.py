@@ -8,10 +8,10 @@ ships the whole path at small scale:
 - :class:`TinyClip`, a crop encoder and a word encoder trained contrastively
   on procedural scenes (``python -m samwidgets train-clip``), bundled
   as ``weights/tiny_clip.pt``;
-- a default_tiny SAM fine-tuned with TinyClip's crop embeddings as prompts
-  (``python -m samwidgets train-text``), bundled as
-  ``weights/default_tiny_text.pt`` (only the tensors that differ from
-  default_tiny);
+- a small ViT SAM (``default_tiny``, the first bundled model) fine-tuned with
+  TinyClip's crop embeddings as prompts (``python -m samwidgets train-text``),
+  bundled whole as ``weights/default_tiny_text.pt`` (the same recipe on today's
+  bundled ``default_cnn`` measured weaker: ``weights/TEXT_MODEL_CARD.md``);
 - adapters that let a real CLIP take TinyClip's place
   (:mod:`samwidgets.text.adapters`).
 
@@ -54,9 +54,9 @@ def load_tiny_clip(path: str | os.PathLike | None = None, device: str | torch.de
 
 def save_text_model(model: Sam, path: str | os.PathLike, *, delta: bool = False, **extra) -> None:
     """Save a text-prompt SAM: config + state dict, or with ``delta`` only the tensors that differ from
-    the bundled default_tiny it was fine-tuned from (the text projection, the prompt encoder and decoder,
+    the bundled model it was fine-tuned from (the text projection, the prompt encoder and decoder,
     and any encoder layers it tuned), so the bundled file need not repeat the frozen encoder. The config is
-    always saved whole, so a model trained at another image size than default_tiny's (a CNN encoder's
+    always saved whole, so a model trained at another image size than the bundled model's (a CNN encoder's
     weights fit any size) loads back at its own size."""
     from ..io.atomic import atomic_torch_save
 
@@ -73,7 +73,8 @@ def save_text_model(model: Sam, path: str | os.PathLike, *, delta: bool = False,
 
 def load_default_text_model(path: str | os.PathLike | None = None,
                             device: str | torch.device | None = None) -> Sam:
-    """The bundled text-prompt SAM (default_tiny + text projection), or one saved by ``save_text_model``."""
+    """The bundled text-prompt SAM (``default_tiny`` + a text projection), or one saved by ``save_text_model``
+    (a delta file is applied to the bundled model's tensors, the model it was fine-tuned from)."""
     path = Path(path) if path is not None else TEXT_MODEL_WEIGHTS
     if not path.is_file():
         raise FileNotFoundError(
@@ -86,5 +87,5 @@ def load_default_text_model(path: str | os.PathLike | None = None,
     if obj.get("format") == _FORMAT_DELTA:
         from ..hub.default_model import load_default
 
-        state = {**load_default("cpu").state_dict(), **state}  # the delta over default_tiny's tensors
-    return build_sam(config, state, model_type="default_tiny_text").to(resolve_device(device))
+        state = {**load_default("cpu").state_dict(), **state}  # the delta over the bundled model's tensors
+    return build_sam(config, state, model_type="text-prompt SAM").to(resolve_device(device))

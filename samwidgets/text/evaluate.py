@@ -165,7 +165,7 @@ def markdown(result: dict, min_count: int = 10) -> str:
              "| query | masks | mIoU (most confident) | mIoU (best of 3) | IoU > 0.5 |", "|---|---|---|---|---|"]
     for name, q in result["queries"].items():
         lines.append(f"| {name} | {q['count']} | {q['miou']:.3f} | {q['oracle_miou']:.3f} | {q['hit_rate']:.0%} |")
-    for key, who in (("same_masks", ""), ("base_same_masks", ", default_tiny before text training")):
+    for key, who in (("same_masks", ""), ("base_same_masks", ", the base model before text training")):
         if key in result:
             s = result[key]
             lines.append(f"| one point (the full phrase's masks{who}) | {s['count']} | {s['one_point_miou']:.3f} | | |")

@@ -1,9 +1,9 @@
 """Teach a SAM model text prompts without text (paper, appendix D.5).
 
-    python -m samwidgets train-text --clip runs/tiny_clip.pt --out runs/default_tiny_text.pt
+    python -m samwidgets train-text --clip runs/tiny_clip.pt --out runs/default_cnn_text.pt
 
 The model gets a text projection (``SamConfig.text_embed_dim``) and is
-fine-tuned from default_tiny. In every step a batch of masks is prompted by
+fine-tuned from the bundled model. In every step a batch of masks is prompted by
 the CLIP-like model's *image* embedding of each mask's crop (squared,
 expanded 1-2x, outside zeroed half the time), one token alone, with the 3
 ambiguity outputs and the paper's loss (focal + dice 20:1 on the best of 3,

@@ -117,9 +117,9 @@ class SamCanvas(widgets.VBox):
         if images is None and model is not None and not isinstance(model, (SamPredictor, Sam)):
             model, images = None, model  # SamCanvas(image)
         if model is None:
-            from ..hub.default_model import load_default
+            from ..hub.default_model import DEFAULT_MODEL_NAME, load_default
 
-            model, model_name = load_default(), model_name or "default_tiny"
+            model, model_name = load_default(), model_name or DEFAULT_MODEL_NAME
         predictor = model if isinstance(model, SamPredictor) else SamPredictor(model)
         if not isinstance(predictor, SamPredictor):
             raise TypeError(f"model must be a SamPredictor, a Sam model or None, got {type(model).__name__}")

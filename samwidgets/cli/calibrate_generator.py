@@ -1,0 +1,72 @@
+"""Choose the automatic mask generator's thresholds for a model: ``samwidgets calibrate-generator``.
+
+    samwidgets calibrate-generator --bsds BSDS500/data --split train --photos 30 --out runs/amg
+
+runs the generator unfiltered on the first N photos of a BSDS500 split (train: never the split you
+evaluate on), matches its masks to every annotator's segments, and picks the predicted-IoU and
+stability thresholds with the best F1 at IoU 0.5 (:mod:`samwidgets.evaluation.generator_thresholds`).
+Writes ``generator_thresholds.json`` (the choice and every pair's counts) and ``.md`` to --out. The
+bundled model's ``BUNDLED_MODEL_THRESHOLDS`` come from this command (weights/generator_thresholds.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ..hub.checkpoints import load_model
+from ..io.atomic import atomic_write_bytes
+from ..runtime.devices import resolve_device
+from ..runtime.threads import configure_threads
+from .generate import REFERENCE_THRESHOLDS
+from .model_flags import add_model_flags, model_description
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="samwidgets calibrate-generator", description=__doc__.split("\n\n")[0])
+    add_model_flags(p)
+    p.add_argument("--bsds", type=Path, required=True, metavar="ROOT",
+                   help="the BSDS500 folder holding images/ and groundTruth/")
+    p.add_argument("--split", default="train", help="the split to calibrate on (default: train)")
+    p.add_argument("--photos", type=int, default=30, help="the first N photos of the split (default: 30)")
+    p.add_argument("--points-per-side", type=int, default=32, help="the generator's grid (default: 32, as SAM's)")
+    p.add_argument("--out", type=Path, required=True, help="folder for generator_thresholds.json and .md")
+    args = p.parse_args(argv)
+    if not (args.bsds / "images" / args.split).is_dir():
+        p.error(f"--bsds {args.bsds}: no images/{args.split} there (give the BSDS500 folder holding images/ "
+                "and groundTruth/)")
+    if args.photos < 1:
+        p.error("--photos must be at least 1")
+
+    from ..data.bsds import BsdsDataset
+    from ..evaluation.generator_thresholds import calibrate_thresholds, photo_candidates, threshold_table
+    from ..inference.automatic_mask_generator import SamAutomaticMaskGenerator
+
+    configure_threads(args.threads)
+    model = load_model(args.model, args.weights, resolve_device(args.device))
+    generator = SamAutomaticMaskGenerator(model, points_per_side=args.points_per_side, pred_iou_thresh=0.0,
+                                          stability_score_thresh=0.0)
+    data = BsdsDataset(args.bsds, args.split)
+    start = time.perf_counter()
+    photos = [photo_candidates(generator, data[i]) for i in tqdm(range(min(args.photos, len(data))),
+                                                                   desc="calibrating", dynamic_ncols=True)]
+    choice = calibrate_thresholds(photos)
+    table = threshold_table(photos, choice, REFERENCE_THRESHOLDS)
+    command = " ".join(["samwidgets calibrate-generator", *(argv if argv is not None else sys.argv[1:])])
+    record = {"command": command, "model": model_description(args), "split": args.split,
+              "points_per_side": args.points_per_side, "seconds": round(time.perf_counter() - start, 1),
+              **choice.as_dict()}
+    args.out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(args.out / "generator_thresholds.json", json.dumps(record, indent=1).encode())
+    summary = (f"{choice.photos} BSDS500 {args.split} photos, {choice.segments} human segments; "
+               f"{args.points_per_side} x {args.points_per_side} grid; model: {model_description(args)}\n\n{table}\n")
+    atomic_write_bytes(args.out / "generator_thresholds.md", summary.encode())
+    print(summary)
+    print(f"chosen: pred_iou_thresh={choice.pred_iou_thresh:g}, stability_score_thresh="
+          f"{choice.stability_score_thresh:g}; written to {args.out}", file=sys.stderr)
+    return 0
