@@ -563,6 +563,14 @@ def test_from_pretrained_checks_the_registered_hash(server: Served, tiny_config:
         unregister_checkpoint(wrong.name)
 
 
+def test_a_checkpoint_without_a_published_hash_says_its_content_is_not_verified(
+        server: Served, tiny_spec: CheckpointSpec, tmp_path: Path) -> None:
+    assert tiny_spec.sha256 is None
+    with pytest.warns(UserWarning, match=r"size is checked \(\d[\d,]* bytes\), its content is not verified"):
+        checkpoints.download_checkpoint(TINY_NAME, cache_dir=tmp_path, progress=False)
+    assert checkpoint_path(TINY_NAME, tmp_path).read_bytes() == server.data
+
+
 def test_official_hashes_are_the_pinned_ones() -> None:
     assert {name: spec.sha256[:12] for name, spec in OFFICIAL_CHECKPOINTS.items()} == {
         "vit_b": "ec2df6273261", "vit_l": "3adcc4315b64", "vit_h": "a7bf3b02f3eb"}

@@ -30,6 +30,19 @@ def test_missing_reference_exits_2_with_the_fix(monkeypatch, capsys, tmp_path):
     assert not out.exists()
 
 
+def test_missing_mobile_sam_names_its_package(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "mobile_sam", None)
+    assert not rc.reference_available("vit_t")
+    assert bench.main(["--compare-reference", "--configs", "vit_t"]) == 2
+    err = capsys.readouterr().err
+    assert "`mobile_sam` (for vit_t) is not importable" in err and "pip install mobilesam-mirror timm" in err
+
+
+def test_a_config_without_a_reference_package_is_refused(capsys):
+    assert bench.main(["--compare-reference", "--configs", "default_cnn"]) == 2
+    assert "no reference package defines 'default_cnn'" in capsys.readouterr().err
+
+
 def test_ratio_and_table_formatting():
     assert rc.ratio(3.0, 1.5) == "2.00x"
     assert rc.ratio(1.0, 4.0) == "0.25x"

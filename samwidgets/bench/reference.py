@@ -1,16 +1,18 @@
-"""Side-by-side benchmark against the reference ``segment-anything`` 1.0.
+"""Side-by-side benchmark against the reference packages: ``segment-anything`` 1.0 and MobileSAM's.
 
-``python -m samwidgets bench --compare-reference`` runs this. It installs
-nothing: the reference package (and the torchvision it needs) must already be
-importable, for example in a separate virtual environment::
+``python -m samwidgets bench --compare-reference [--configs vit_b vit_t]`` runs this. Each
+configuration is compared with the package that defines it (:data:`REFERENCE_PACKAGES`:
+``segment_anything`` for SAM's ViTs, ``mobile_sam`` for ``vit_t``). It installs nothing: the
+reference packages (and the torchvision / timm they need) must already be importable, for example
+in a separate virtual environment::
 
     python -m venv /tmp/refenv
     /tmp/refenv/bin/pip install torch==2.14.1 torchvision==0.29.1
-    /tmp/refenv/bin/pip install segment-anything
+    /tmp/refenv/bin/pip install segment-anything mobilesam-mirror timm
     /tmp/refenv/bin/pip install -e .            # samwidgets itself
-    /tmp/refenv/bin/python -m samwidgets bench --compare-reference
+    /tmp/refenv/bin/python -m samwidgets bench --compare-reference --configs vit_b vit_t
 
-Both implementations get the SAME random vit_b weights (built once by
+Both implementations get the SAME random weights (built once by
 samwidgets from a fixed seed, saved to a temporary file and loaded strictly by
 each side), the same image, the same point prompt, the same torch and the same
 number of threads. Each implementation is measured in its own subprocess so
@@ -23,6 +25,7 @@ how far apart the two are.
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.util
 import json
 import statistics
@@ -31,7 +34,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,14 +44,22 @@ import torch
 #: The two implementations, in table order.
 SIDES = ("reference", "samwidgets")
 
+#: The package whose own code defines each configuration (its module name and its pip name).
+REFERENCE_PACKAGES: dict[str, tuple[str, str]] = {
+    "vit_b": ("segment_anything", "segment-anything"),
+    "vit_l": ("segment_anything", "segment-anything"),
+    "vit_h": ("segment_anything", "segment-anything"),
+    "vit_t": ("mobile_sam", "mobilesam-mirror timm"),
+}
+
 SETUP_HINT = (
-    "The reference package `segment_anything` is not importable in this Python ({python}).\n"
+    "The reference package `{module}` (for {config}) is not importable in this Python ({python}).\n"
     "--compare-reference installs nothing; run it from an environment that has both packages, e.g.:\n"
     "    python -m venv /tmp/refenv\n"
     "    /tmp/refenv/bin/pip install torch==2.14.1 torchvision==0.29.1   # the reference needs torchvision\n"
-    "    /tmp/refenv/bin/pip install segment-anything\n"
+    "    /tmp/refenv/bin/pip install {pip_name}\n"
     "    /tmp/refenv/bin/pip install -e /path/to/samwidgets\n"
-    "    /tmp/refenv/bin/python -m samwidgets bench --compare-reference"
+    "    /tmp/refenv/bin/python -m samwidgets bench --compare-reference --configs {config}"
 )
 
 
@@ -96,10 +107,18 @@ class Side:
     make_bf16_predictor: Callable[[torch.nn.Module], Any] | None = None  # a bf16 mode, where the side has one
 
 
-def reference_available() -> bool:
-    """Whether ``segment_anything`` can be imported here (checked without importing it)."""
+def reference_module(config: str) -> str:
+    """The module name of the package that defines ``config``; ValueError for a configuration no package has."""
+    if config not in REFERENCE_PACKAGES:
+        raise ValueError(f"no reference package defines {config!r}: --compare-reference knows "
+                         f"{', '.join(REFERENCE_PACKAGES)}")
+    return REFERENCE_PACKAGES[config][0]
+
+
+def reference_available(config: str = "vit_b") -> bool:
+    """Whether the package that defines ``config`` can be imported here (checked without importing it)."""
     try:
-        return importlib.util.find_spec("segment_anything") is not None
+        return importlib.util.find_spec(reference_module(config)) is not None
     except (ImportError, ValueError):
         return False
 
@@ -146,12 +165,20 @@ def samwidgets_side(config: str, state_dict: dict[str, torch.Tensor]) -> Side:
 
 
 def reference_side(config: str, state_dict: dict[str, torch.Tensor]) -> Side:
-    """segment-anything 1.0 with the given weights, loaded strictly (the key names are identical)."""
-    from segment_anything import SamAutomaticMaskGenerator, SamPredictor, sam_model_registry
+    """The reference package of ``config`` with the given weights (the key names are identical).
 
-    model = sam_model_registry[config](checkpoint=None)
-    model.load_state_dict(state_dict, strict=True)
-    return Side("reference", model.eval(), SamPredictor, SamAutomaticMaskGenerator)
+    Loaded strictly, except that MobileSAM's model also has TinyViT's ImageNet classifier, which
+    samwidgets drops: those keys keep the package's own initialisation (SAM never runs them).
+    ``eval()`` comes after loading: MobileSAM's attention caches its bias table when switched to eval.
+    """
+    package = importlib.import_module(reference_module(config))
+    model = package.sam_model_registry[config](checkpoint=None)
+    missing, unexpected = model.load_state_dict(state_dict, strict=False)
+    classifier = [k for k in missing if k.startswith(("image_encoder.head.", "image_encoder.norm_head."))]
+    if unexpected or len(classifier) != len(missing):
+        raise RuntimeError(f"the weights do not fit the reference's {config}: missing {missing[:3]}, "
+                           f"unexpected {unexpected[:3]}")
+    return Side("reference", model.eval(), package.SamPredictor, package.SamAutomaticMaskGenerator)
 
 
 SIDE_BUILDERS: dict[str, Callable[[str, dict[str, torch.Tensor]], Side]] = {
@@ -304,7 +331,8 @@ def report(ref: SideResult, ours: SideResult, ref_out: dict[str, torch.Tensor], 
     h, w = settings.image_hw
     return (
         f"Machine: {machine}\n\n"
-        f"Reference segment-anything vs samwidgets: random {settings.config} weights (seed {settings.seed}, the same "
+        f"Reference {reference_module(settings.config) if settings.config in REFERENCE_PACKAGES else 'package'} "
+        f"vs samwidgets: random {settings.config} weights (seed {settings.seed}, the same "
         f"tensors in both), {w}x{h} image, torch {ours.torch_version} with {ours.threads} threads for both, "
         f"each side in its own subprocess, torch.no_grad. Ratio > 1: samwidgets is faster / smaller.\n\n"
         f"{comparison_table(ref, ours, settings)}\n\n"
@@ -329,12 +357,23 @@ def compare(settings: Settings, machine: str,
     return report(ref, ours, ref_out, our_out, settings, machine)
 
 
-def main_compare(settings: Settings, out: Path | None, machine: str) -> int:
-    """The ``--compare-reference`` command: 2 (and how to fix it) when the reference is not importable."""
-    if not reference_available():
-        print(SETUP_HINT.format(python=sys.executable), file=sys.stderr)
-        return 2
-    text = compare(settings, machine)
+def main_compare(settings: Settings, out: Path | None, machine: str, configs: tuple[str, ...] = ("vit_b",)) -> int:
+    """The ``--compare-reference`` command, one section per configuration.
+
+    2 (and how to fix it) when a configuration has no reference package or its package is not importable.
+    """
+    for config in configs:
+        if config not in REFERENCE_PACKAGES:
+            print(f"--compare-reference: no reference package defines {config!r}; known: "
+                  f"{', '.join(REFERENCE_PACKAGES)}", file=sys.stderr)
+            return 2
+        if not reference_available(config):
+            module, pip_name = REFERENCE_PACKAGES[config]
+            print(SETUP_HINT.format(python=sys.executable, module=module, pip_name=pip_name, config=config),
+                  file=sys.stderr)
+            return 2
+    sections = [compare(replace(settings, config=config), machine) for config in configs]
+    text = "\n".join(sections)
     print(text)
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)

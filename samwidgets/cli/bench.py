@@ -50,8 +50,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="also measure each config with the plain modeling code (SamPredictor(fast=False)): "
                              "what the fast paths of samwidgets/modeling/fast.py gain")
     parser.add_argument("--compare-reference", action="store_true",
-                        help="compare with the reference segment-anything (must be importable; installs nothing): "
-                             "same random vit_b weights, side by side, with ratios and output differences")
+                        help="compare each of --configs with the package that defines it (segment-anything for "
+                             "vit_b/l/h, mobile_sam for vit_t; must be importable, installs nothing): the same "
+                             "random weights, side by side, with ratios and output differences")
     parser.add_argument("--precision", action="store_true",
                         help="also compare the bf16 fast mode with the exact fp32 path for each config: encoder "
                              "seconds and mask IoU on fixed held-out scenes and points (samwidgets.bench.precision)")
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings(image_hw=IMAGE_HW, encoder_runs=args.encoder_runs,
                             predict_calls=args.predict_calls, generation_runs=args.generation_runs,
                             threads=torch.get_num_threads())
-        return main_compare(settings, args.out, machine_description())
+        return main_compare(settings, args.out, machine_description(), tuple(args.configs))
 
     rows = []
     for name in args.configs:

@@ -17,6 +17,7 @@ import torch
 
 from ..io.digest import file_sha256_cached
 from ..modeling import CONFIGS, Sam, SamConfig
+from ..modeling.tiny_vit import UNUSED_CHECKPOINT_KEYS as TINY_VIT_UNUSED_KEYS
 from .registry import BUNDLED_MODEL_NAME, BUNDLED_SHA256, BUNDLED_WEIGHTS, CheckpointError
 
 _WRAPPER_KEYS = ("model", "state_dict", "model_state_dict", "module")
@@ -79,11 +80,29 @@ def encoder_shape(state_dict: Mapping[str, torch.Tensor]) -> tuple[int, int] | N
 
 def guess_model_type(state_dict: Mapping[str, torch.Tensor]) -> str | None:
     """The configuration in :data:`CONFIGS` whose encoder width and depth a state dict has, if any."""
+    if "image_encoder.patch_embed.seq.0.c.weight" in state_dict:  # TinyViT's convolutional patch embedding
+        widths = [state_dict.get(f"image_encoder.layers.{i}.blocks.0.mlp.fc1.weight") for i in range(1, 4)]
+        vit_t = CONFIGS["vit_t"]
+        if [None if w is None else int(w.shape[1]) for w in widths] == list(vit_t.tiny_vit_widths[1:]):
+            return "vit_t"
+        return None
     shape = encoder_shape(state_dict)
     for name, cfg in CONFIGS.items():
         if shape == (cfg.encoder_embed_dim, cfg.encoder_depth):
             return name
     return None
+
+
+def drop_unused_keys(state_dict: dict[str, torch.Tensor], config: SamConfig) -> dict[str, torch.Tensor]:
+    """``state_dict`` without the entries the model never uses: a MobileSAM file's ImageNet classifier.
+
+    The mobile_sam package keeps TinyViT's classifier (``image_encoder.head.*``, ``image_encoder.norm_head.*``)
+    in its model and so in ``mobile_sam.pt``; SAM never runs it, so it is accepted and dropped here.
+    """
+    if config.encoder_type != "tiny_vit":
+        return state_dict
+    prefixes = tuple("image_encoder." + p for p in TINY_VIT_UNUSED_KEYS)
+    return {k: v for k, v in state_dict.items() if not k.startswith(prefixes)}
 
 
 def check_state_dict(model: Sam, state_dict: Mapping[str, torch.Tensor], model_type: str) -> None:
@@ -131,6 +150,7 @@ def build_sam(config: SamConfig | str, checkpoint: str | os.PathLike | Mapping[s
         state_dict = {k: v.clone() for k, v in unwrap_state_dict(checkpoint).items()}
     else:
         state_dict = load_state_dict_file(checkpoint)
+    state_dict = drop_unused_keys(state_dict, config)
     # Build on the meta device and adopt the checkpoint's tensors: no time spent on a
     # random initialisation that is thrown away, and no second copy of the weights in memory.
     with torch.device("meta"):
@@ -173,6 +193,9 @@ def _registry_entry(name: str) -> Callable[..., Sam]:
 build_sam_vit_h = _registry_entry("vit_h")
 build_sam_vit_l = _registry_entry("vit_l")
 build_sam_vit_b = _registry_entry("vit_b")
+build_sam_vit_t = _registry_entry("vit_t")
+build_sam_vit_t.__doc__ = ("Build MobileSAM (TinyViT encoder, SAM's prompt encoder and decoder), as the mobile_sam "
+                           "package's sam_model_registry['vit_t'] (random weights unless a checkpoint is given).")
 build_sam_default_tiny = _registry_entry("default_tiny")
 build_sam_default_tiny.__doc__ = ("Build the first bundled model's ViT configuration (random weights unless a "
                                   "checkpoint is given; its trained weights ship only as the base of the text-prompt "
@@ -204,12 +227,14 @@ def check_bundled_weights(path: Path = BUNDLED_WEIGHTS, sha256: str = BUNDLED_SH
 
 #: Same keys and call signature as the reference registry ("default" is vit_h as there), plus
 #: "default_cnn", the small model bundled with samwidgets (its weights when no checkpoint is given), and
-#: "default_tiny", the ViT the kit bundled first (a configuration for the architecture lessons).
+#: "default_tiny", the ViT the kit bundled first (a configuration for the architecture lessons), and MobileSAM's
+#: "vit_t" as the mobile_sam package names it.
 sam_model_registry: dict[str, Callable[..., Sam]] = {
     "default": build_sam_vit_h,
     "vit_h": build_sam_vit_h,
     "vit_l": build_sam_vit_l,
     "vit_b": build_sam_vit_b,
+    "vit_t": build_sam_vit_t,
     BUNDLED_MODEL_NAME: build_sam_bundled,
     "default_tiny": build_sam_default_tiny,
 }

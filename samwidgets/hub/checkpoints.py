@@ -114,7 +114,12 @@ def checkpoint_path(name: str, cache_dir: str | os.PathLike | None = None) -> Pa
 def download_checkpoint(name: str, *, cache_dir: str | os.PathLike | None = None, progress: bool = True) -> Path:
     """The path of the registered checkpoint ``name`` in the cache, downloading it first if needed."""
     spec = get_checkpoint_spec(name)
-    return download(spec.url, checkpoint_path(name, cache_dir), spec.size, sha256=spec.sha256, progress=progress)
+    dest = checkpoint_path(name, cache_dir)
+    if spec.sha256 is None and not dest.is_file():
+        warnings.warn(f"no published sha256 is known for {name!r}: the download's size is checked "
+                      f"({'unknown' if spec.size is None else f'{spec.size:,} bytes'}), its content is not verified",
+                      stacklevel=2)
+    return download(spec.url, dest, spec.size, sha256=spec.sha256, progress=progress)
 
 
 # --------------------------------------------------------------------------- download

@@ -5,7 +5,8 @@ Two kinds of entries share the name space:
 - the **bundled** model (``default_cnn``): a small SAM trained by this project, its weights a
   file inside the package (``samwidgets/weights/``), so it loads with no network;
 - **checkpoints to download** (:class:`CheckpointSpec`): the three official ones published with
-  the reference implementation (``vit_b``, ``vit_l``, ``vit_h``), and any a user adds with
+  the reference implementation (``vit_b``, ``vit_l``, ``vit_h``), those of SAM's descendants
+  (:data:`DESCENDANT_CHECKPOINTS`: MobileSAM as ``mobile_sam``), and any a user adds with
   :func:`register_checkpoint`.
 
 Configurations themselves are model data and live in :data:`samwidgets.modeling.CONFIGS`; this
@@ -29,6 +30,7 @@ __all__ = [
     "BUNDLED_WEIGHTS",
     "CheckpointError",
     "CheckpointSpec",
+    "DESCENDANT_CHECKPOINTS",
     "OFFICIAL_CHECKPOINTS",
     "WEIGHTS_DIR",
     "get_checkpoint_spec",
@@ -100,7 +102,27 @@ OFFICIAL_CHECKPOINTS: Mapping[str, CheckpointSpec] = types.MappingProxyType({
     )
 })
 
-_REGISTRY: dict[str, CheckpointSpec] = dict(OFFICIAL_CHECKPOINTS)
+# MobileSAM's weights live in its git repository (the URL pins the commit). MobileSAM publishes no hash; this
+# sha256 is the one pinned for this URL by projects that download it, and by micro-sam for its mirror of the
+# same file (micro_sam/util.py, _CHECKSUMS["vit_t"]); the size is the file's, pinned by the same projects.
+_MOBILE_SAM_URL = ("https://raw.githubusercontent.com/ChaoningZhang/MobileSAM/"
+                   "f706ad9c4eb7f219c00d9050e46328518ffb65d2/weights/mobile_sam.pt")
+_MOBILE_SAM_SHA256 = "6dbb90523a35330fedd7f1d3dfc66f995213d81b29a5ca8108dbcdd4e37d6c2f"
+
+#: The checkpoints of SAM's descendants that load unchanged into this kit's models: MobileSAM by its own
+#: name and by the name its package's registry gives its model ("vit_t"), the same file.
+DESCENDANT_CHECKPOINTS: Mapping[str, CheckpointSpec] = types.MappingProxyType({
+    spec.name: spec
+    for spec in (
+        CheckpointSpec("mobile_sam", _MOBILE_SAM_URL, 40_728_226, CONFIGS["vit_t"], sha256=_MOBILE_SAM_SHA256),
+        CheckpointSpec("vit_t", _MOBILE_SAM_URL, 40_728_226, CONFIGS["vit_t"], sha256=_MOBILE_SAM_SHA256),
+    )
+})
+
+#: Every checkpoint known by name when the package is imported.
+_BUILT_IN: Mapping[str, CheckpointSpec] = types.MappingProxyType({**OFFICIAL_CHECKPOINTS, **DESCENDANT_CHECKPOINTS})
+
+_REGISTRY: dict[str, CheckpointSpec] = dict(_BUILT_IN)
 
 
 def register_checkpoint(spec: CheckpointSpec, *, overwrite: bool = False) -> CheckpointSpec:
@@ -121,10 +143,10 @@ def register_checkpoint(spec: CheckpointSpec, *, overwrite: bool = False) -> Che
 
 
 def unregister_checkpoint(name: str) -> None:
-    """Forget a registered checkpoint (an official one comes back as it was)."""
+    """Forget a registered checkpoint (a built-in one comes back as it was)."""
     _REGISTRY.pop(name, None)
-    if name in OFFICIAL_CHECKPOINTS:
-        _REGISTRY[name] = OFFICIAL_CHECKPOINTS[name]
+    if name in _BUILT_IN:
+        _REGISTRY[name] = _BUILT_IN[name]
 
 
 def registered_checkpoints() -> dict[str, CheckpointSpec]:

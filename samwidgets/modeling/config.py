@@ -18,11 +18,17 @@ from dataclasses import dataclass
 from typing import Any
 
 
+#: Fields held as tuples (lists in a .json file).
+_TUPLE_FIELDS = ("encoder_global_attn_indexes", "cnn_widths", "cnn_depths", "tiny_vit_widths", "tiny_vit_depths",
+                 "tiny_vit_heads", "tiny_vit_windows")
+
+
 @dataclass(frozen=True)
 class SamConfig:
     """Every hyper-parameter of a SAM model (image encoder, prompt encoder, mask decoder)."""
 
-    # Image encoder: "vit" (the official one) or "cnn" (a residual CNN, image_encoder_cnn.py)
+    # Image encoder: "vit" (the official one), "tiny_vit" (MobileSAM's, tiny_vit.py) or "cnn" (a residual CNN,
+    # image_encoder_cnn.py)
     encoder_type: str = "vit"
     image_size: int = 1024  # the longest side is resized to this, then padded to a square
     patch_size: int = 16  # the encoder's stride: the embedding is image_size / patch_size on a side
@@ -41,6 +47,12 @@ class SamConfig:
     cnn_depths: tuple[int, ...] = (1, 2, 3, 2)
     cnn_attention_depth: int = 0
     cnn_attention_heads: int = 8
+    # TinyViT encoder (encoder_type="tiny_vit", MobileSAM): width, blocks, attention heads and attention
+    # window of its four stages (stage 0 is convolutional: its heads and window are unused); mlp_ratio is shared
+    tiny_vit_widths: tuple[int, ...] = (64, 128, 160, 320)
+    tiny_vit_depths: tuple[int, ...] = (2, 2, 6, 2)
+    tiny_vit_heads: tuple[int, ...] = (2, 4, 5, 10)
+    tiny_vit_windows: tuple[int, ...] = (7, 7, 14, 7)
     # HQ-SAM-style early features: the encoder also gives C/8 channels at 1/4 of the input, which the
     # mask decoder adds to its upscaled features (CNN encoder only; False in the official layout)
     high_res_features: bool = False
@@ -69,10 +81,12 @@ class SamConfig:
     pixel_std: tuple[float, float, float] = (58.395, 57.12, 57.375)
 
     def __post_init__(self) -> None:
-        for name in ("encoder_global_attn_indexes", "cnn_widths", "cnn_depths"):
+        for name in _TUPLE_FIELDS:
             object.__setattr__(self, name, tuple(getattr(self, name)))
-        if self.encoder_type not in ("vit", "cnn"):
-            raise ValueError(f"encoder_type must be 'vit' or 'cnn', got {self.encoder_type!r}")
+        if self.encoder_type not in ("vit", "tiny_vit", "cnn"):
+            raise ValueError(f"encoder_type must be 'vit', 'tiny_vit' or 'cnn', got {self.encoder_type!r}")
+        if self.encoder_type == "tiny_vit":
+            self._check_tiny_vit()
         if self.encoder_type == "cnn" and (self.patch_size != 16 or self.image_size % 32):
             raise ValueError("the CNN encoder has stride 16 and 5 stride-2 steps: patch_size must be 16 and "
                              "image_size a multiple of 32")
@@ -91,6 +105,17 @@ class SamConfig:
         if self.prompt_embed_dim % 8:
             raise ValueError("prompt_embed_dim must be divisible by 8 (the decoder upscales to dim/8 channels)")
 
+    def _check_tiny_vit(self) -> None:
+        stages = (self.tiny_vit_widths, self.tiny_vit_depths, self.tiny_vit_heads, self.tiny_vit_windows)
+        if any(len(s) != 4 for s in stages):
+            raise ValueError("tiny_vit_widths, _depths, _heads and _windows must have 4 entries (the 4 stages)")
+        if self.patch_size != 16 or self.image_size % 16:
+            raise ValueError("TinyViT has stride 16 (4, then x2, x2, x1): patch_size must be 16 and image_size "
+                             "a multiple of 16")
+        for width, heads in zip(self.tiny_vit_widths[1:], self.tiny_vit_heads[1:], strict=True):
+            if width % heads:
+                raise ValueError(f"TinyViT width {width} is not divisible by its {heads} attention heads")
+
     @property
     def embedding_size(self) -> int:
         """Side of the square image-embedding grid (64 for the official models)."""
@@ -107,7 +132,7 @@ class SamConfig:
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
-        for name in ("encoder_global_attn_indexes", "cnn_widths", "cnn_depths"):
+        for name in _TUPLE_FIELDS:
             d[name] = list(getattr(self, name))
         d["pixel_mean"] = list(self.pixel_mean)
         d["pixel_std"] = list(self.pixel_std)
@@ -166,6 +191,9 @@ CONFIGS: dict[str, SamConfig] = {
         encoder_embed_dim=1280, encoder_depth=32, encoder_num_heads=16,
         encoder_global_attn_indexes=(7, 15, 23, 31),
     ),
+    # MobileSAM (Zhang et al. 2023): TinyViT-5M distilled from ViT-H, SAM's prompt encoder and decoder unchanged,
+    # as the mobile_sam package builds it (sam_model_registry["vit_t"]).
+    "vit_t": SamConfig(encoder_type="tiny_vit"),
     # The bundled default model (trained by samwidgets on BSDS500 photos and procedural scenes, CPU-sized,
     # recipes/bsds_cnn): a residual CNN encoder (image_encoder_cnn.py) with 1/4-resolution features for
     # the decoder and click maps; 512 px input -> a 32 x 32 grid of 128 channels, 128 x 128 low-res masks.

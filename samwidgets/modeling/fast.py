@@ -64,6 +64,10 @@ Sam:
 
 * :class:`FastSam`: ``postprocess_masks`` upsamples only the low-res rows
   and columns that the crop keeps.
+
+TinyViT (MobileSAM's encoder): its fast classes live in :mod:`.fast_tiny_vit`
+(BatchNorm folded into the convolutions, channels-last convolutional stage)
+and join the same table.
 """
 
 from __future__ import annotations
@@ -77,7 +81,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import image_encoder, mask_decoder, sam, transformer
+from . import fast_tiny_vit, image_encoder, mask_decoder, sam, transformer
 from .image_encoder import get_rel_pos
 from .image_encoder_cnn import split_image_embedding, unpack_high_res
 from .mask_decoder import DecodedTokens
@@ -705,6 +709,7 @@ FAST_CLASSES: dict[type[nn.Module], type[nn.Module]] = {
     transformer.TwoWayTransformer: FastTwoWayTransformer,
     mask_decoder.MaskDecoder: FastMaskDecoder,
     sam.Sam: FastSam,
+    **fast_tiny_vit.FAST_CLASSES,  # MobileSAM's encoder, in its own module
 }
 #: fast class -> the plain class it speeds up
 PLAIN_CLASSES: dict[type[nn.Module], type[nn.Module]] = {fast: plain for plain, fast in FAST_CLASSES.items()}

@@ -19,6 +19,10 @@ from .image_encoder import ImageEncoderViT
 from .image_encoder_cnn import ImageEncoderCNN
 from .mask_decoder import MaskDecoder
 from .prompt_encoder import PromptEncoder
+from .tiny_vit import TinyViT
+
+#: The image encoder of each SamConfig.encoder_type: the same interface (B x 3 x S x S -> B x C x S/16 x S/16).
+IMAGE_ENCODERS: dict[str, type[nn.Module]] = {"vit": ImageEncoderViT, "tiny_vit": TinyViT, "cnn": ImageEncoderCNN}
 
 
 class Sam(nn.Module):
@@ -30,8 +34,8 @@ class Sam(nn.Module):
     def __init__(self, config: SamConfig) -> None:
         super().__init__()
         self.config = config
-        # the official ViT, or the convolutional encoder of recipes/bsds_cnn (same embedding interface)
-        self.image_encoder = ImageEncoderViT(config) if config.encoder_type == "vit" else ImageEncoderCNN(config)
+        # the official ViT, MobileSAM's TinyViT, or the convolutional encoder of recipes/bsds_cnn
+        self.image_encoder = IMAGE_ENCODERS[config.encoder_type](config)
         self.prompt_encoder = PromptEncoder(config)
         self.mask_decoder = MaskDecoder(config)
         self.reset_pixel_buffers()

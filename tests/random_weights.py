@@ -1,0 +1,81 @@
+"""Random weights that any machine and any torch version make bit for bit the same, from key names and shapes.
+
+Parity tests at the real model sizes cannot commit the weights (MobileSAM's are 40 MB). Instead the
+recording script (run with the reference package, ``tests/record/``) and the test both make the weights
+with :func:`random_state_dict` from the official key list and shapes: a counter-based generator
+(splitmix64 over the key name's CRC-32 and the element index) in exact integer arithmetic, so the
+numbers do not depend on torch's random generator, the CPU or the library versions.
+
+The scales keep activations of order one through a deep random network, so the outputs carry signal
+(logits of both signs): weights uniform with standard deviation 1/sqrt(fan-in), norms' scales near 1,
+small biases, positive BatchNorm variances; the last layer of the decoder's hypernetwork MLPs four times
+larger, so that mask logits span several units.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import torch
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def uniform(seed: int, n: int) -> np.ndarray:
+    """n numbers in [-1, 1) from splitmix64 over (seed, index): float64, the same on every machine."""
+    with np.errstate(over="ignore"):
+        z = np.arange(n, dtype=np.uint64) * _GOLDEN + np.uint64(seed) * np.uint64(0xD1B54A32D192ED03) + _GOLDEN
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(11)).astype(np.float64) / float(2**52) - 1.0
+
+
+def random_tensor(key: str, shape: Iterable[int], dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """The tensor ``key`` of ``shape`` (see the module docstring for the scale of each kind of entry)."""
+    shape = tuple(int(s) for s in shape)
+    if key.endswith("num_batches_tracked"):
+        return torch.zeros(shape, dtype=torch.long)
+    n = int(np.prod(shape)) if shape else 1
+    u = uniform(zlib.crc32(key.encode()), n).reshape(shape)  # in [-1, 1)
+    leaf = key.rsplit(".", 1)[-1]
+    if leaf == "running_var":
+        x = 1.0 + 0.5 * np.abs(u)
+    elif leaf == "running_mean":
+        x = 0.1 * u
+    elif len(shape) == 1 and leaf == "weight":  # a norm's scale
+        x = 1.0 + 0.2 * u
+    elif leaf == "bias":
+        x = 0.1 * u
+    elif len(shape) >= 2 and leaf == "weight":  # linear and convolution weights: std 1 / sqrt(fan-in)
+        fan_in = int(np.prod(shape[1:]))
+        x = u * np.sqrt(3.0 / fan_in)
+    else:  # embeddings, position tables, attention biases: std about 0.6
+        x = u
+    if "output_hypernetworks_mlps" in key and ".layers.2." in key:
+        x = 4.0 * x  # SAM's mask logits are linear in these: x4 makes them span several units, not one
+    return torch.from_numpy(np.ascontiguousarray(x)).to(dtype)
+
+
+def random_state_dict(shapes: Mapping[str, Iterable[int]]) -> dict[str, torch.Tensor]:
+    """A state dict with a :func:`random_tensor` for every key of ``shapes`` (key -> shape)."""
+    return {key: random_tensor(key, shape) for key, shape in shapes.items()}
+
+
+def read_shapes(path) -> dict[str, tuple[int, ...]]:
+    """Key -> shape from a listing with one ``key<TAB>(d0, d1, ...)`` per line (``()`` for a scalar)."""
+    shapes = {}
+    for line in open(path).read().splitlines():
+        if line.strip():
+            key, shape = line.split("\t")
+            shapes[key] = tuple(int(s) for s in shape.strip().strip("()").split(",") if s.strip())
+    return shapes
+
+
+def write_shapes(path, state_dict: Mapping[str, torch.Tensor]) -> None:
+    """The listing :func:`read_shapes` reads, of ``state_dict``'s keys in order."""
+    with open(path, "w") as f:
+        for key, value in state_dict.items():
+            f.write(f"{key}\t{tuple(value.shape)}\n")
