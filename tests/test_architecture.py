@@ -18,16 +18,17 @@ ALLOWED = {
     "io": {"inference"},  # io/coco.py decodes RLE with inference.amg_utils (the reference's helpers)
     "runtime": set(),
     "data": {"io"},
-    "hub": {"modeling", "io", "runtime"},
+    "hub": {"modeling", "sam2", "io", "runtime"},  # from_pretrained builds SAM 2 models by name
+    "sam2": {"modeling", "inference", "io", "runtime"},  # SAM 2 reuses SAM's prompt encoder, decoder parts, cache
     "inference": {"modeling", "io", "runtime"},
     "training": {"modeling", "inference", "io", "runtime", "data"},
     "evaluation": {"modeling", "inference", "hub", "io", "runtime", "data"},
     "tasks": {"modeling", "inference", "hub", "io", "runtime", "data", "evaluation"},
     "text": {"modeling", "inference", "hub", "io", "runtime", "data", "training", "evaluation"},
     "data_engine": {"modeling", "inference", "hub", "io", "runtime", "data", "training", "evaluation"},
-    "bench": {"modeling", "inference", "hub", "io", "runtime", "data", "training"},  # train_step.py times a step
-    "widget": {"modeling", "inference", "hub", "io", "runtime"},
-    "teaching": {"modeling", "inference", "hub", "io", "runtime", "data"},
+    "bench": {"modeling", "inference", "hub", "sam2", "io", "runtime", "data", "training"},  # train_step.py times a step
+    "widget": {"modeling", "inference", "hub", "sam2", "io", "runtime"},
+    "teaching": {"modeling", "inference", "hub", "sam2", "io", "runtime", "data"},
 }
 
 

@@ -100,6 +100,12 @@ def test_default_is_the_bundled_model() -> None:
     assert "bundled" in describe_model(sam)
     assert "CNN encoder (widths 32-48-96-192-256" in describe_model(sam)  # not the unused ViT fields
     assert "ViT encoder of width 128 and depth 6" in describe_model(sam_model_registry["default_tiny"]())
+    from samwidgets.sam2 import build_sam2
+
+    sam2 = describe_model(build_sam2("configs/sam2.1/sam2.1_hiera_t.yaml", device="cpu"))
+    assert sam2.startswith("SAM 2: 1024 px input, Hiera encoder (width 96, stages 1-2-7-2)")
+    mobile = describe_model(sam_model_registry["vit_t"]())
+    assert mobile.startswith("MobileSAM: 1024 px input, TinyViT encoder (widths 64-128-160-320, 12 blocks)")
     assert is_bundled(load_model("default_cnn"))
 
 

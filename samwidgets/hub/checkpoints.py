@@ -41,6 +41,7 @@ from ..io.paths import CACHE_ENV as CACHE_ENV_VAR
 from ..io.paths import default_cache_dir
 from ..modeling import CONFIGS, Sam, SamConfig
 from ..runtime.devices import resolve_device
+from ..sam2 import SAM2Base, build_sam2
 from .build import build_sam, encoder_shape, guess_model_type, load_state_dict_file
 from .default_model import DEFAULT_MODEL_NAME, load_default
 from .registry import (
@@ -434,23 +435,28 @@ def _describe_error(error: BaseException) -> str:
 
 
 def from_pretrained(name_or_path: str | os.PathLike, *, cache_dir: str | os.PathLike | None = None,
-                    device: str | torch.device | None = None, progress: bool = True) -> Sam:
+                    device: str | torch.device | None = None, progress: bool = True) -> Sam | SAM2Base:
     """A SAM model in eval mode with pretrained weights, on ``device``.
 
     ``name_or_path`` is a registered checkpoint name ("vit_b", "vit_l",
-    "vit_h" or one added with :func:`register_checkpoint`), downloaded into
+    "vit_h", "mobile_sam", a SAM 2 name such as "sam2.1_hiera_tiny", or one
+    added with :func:`register_checkpoint`), downloaded into
     ``<cache_dir>/checkpoints/`` on first use (``cache_dir`` defaults to
     :func:`default_cache_dir`), or the path of a checkpoint file of one of the
     official models, whose configuration is told from its tensor shapes.
     A registered name takes precedence over a file of the same name.
     "default_cnn" is the small model bundled with samwidgets (no download).
-    ``device`` defaults to "cuda" when available, else "cpu".
+    ``device`` defaults to "cuda" when available, else "cpu". A SAM 2 name gives
+    a :class:`~samwidgets.sam2.SAM2Base` (``build_sam2`` of its configuration,
+    for :class:`~samwidgets.sam2.SAM2ImagePredictor`); every other name a ``Sam``.
     """
     if name_or_path == DEFAULT_MODEL_NAME:  # bundled with the package: no download
         return load_default(device=resolve_device(device))
     if isinstance(name_or_path, str) and name_or_path in registered_checkpoints():
         spec = get_checkpoint_spec(name_or_path)
         path = download_checkpoint(spec.name, cache_dir=cache_dir, progress=progress)
+        if spec.family == "sam2":  # a SAM2Base, for samwidgets.sam2.SAM2ImagePredictor
+            return build_sam2(spec.config, path, device=resolve_device(device))
         sam = build_sam(spec.config, path, model_type=spec.name)
     else:
         sam = _build_from_file(_existing_checkpoint_file(name_or_path))

@@ -6,7 +6,8 @@ Two kinds of entries share the name space:
   file inside the package (``samwidgets/weights/``), so it loads with no network;
 - **checkpoints to download** (:class:`CheckpointSpec`): the three official ones published with
   the reference implementation (``vit_b``, ``vit_l``, ``vit_h``), those of SAM's descendants
-  (:data:`DESCENDANT_CHECKPOINTS`: MobileSAM as ``mobile_sam``), and any a user adds with
+  (:data:`DESCENDANT_CHECKPOINTS`: MobileSAM as ``mobile_sam``; :data:`SAM2_CHECKPOINTS`: SAM 2 and 2.1
+  as ``sam2.1_hiera_tiny`` ... ``sam2_hiera_large``), and any a user adds with
   :func:`register_checkpoint`.
 
 Configurations themselves are model data and live in :data:`samwidgets.modeling.CONFIGS`; this
@@ -32,6 +33,7 @@ __all__ = [
     "CheckpointSpec",
     "DESCENDANT_CHECKPOINTS",
     "OFFICIAL_CHECKPOINTS",
+    "SAM2_CHECKPOINTS",
     "WEIGHTS_DIR",
     "get_checkpoint_spec",
     "known_names",
@@ -60,15 +62,17 @@ class CheckpointSpec:
     ``size`` (bytes) guards against truncated or substituted downloads; ``None``
     means unknown and unchecked. ``sha256`` is the file's published hash (hex), the one the
     field pins (micro-sam and others), or ``None`` when unknown. ``filename`` is the name in the
-    cache directory and defaults to the last component of the URL.
+    cache directory and defaults to the last component of the URL. ``family`` says which model the file
+    fits: SAM's (``Sam``, MobileSAM included) or SAM 2's (``samwidgets.sam2``).
     """
 
     name: str
     url: str
     size: int | None
-    config: SamConfig
+    config: SamConfig | str  # a SamConfig, or for family "sam2" the reference's config name
     filename: str = field(default="")
     sha256: str | None = None
+    family: str = "sam"  # "sam": a Sam built from ``config``; "sam2": build_sam2(config, file)
 
     def __post_init__(self) -> None:
         if not self.filename:
@@ -77,6 +81,11 @@ class CheckpointSpec:
             raise ValueError(f"checkpoint filename must be a plain file name, got {self.filename!r}")
         if self.size is not None and self.size <= 0:
             raise ValueError(f"checkpoint size must be positive or None, got {self.size}")
+        if self.family not in ("sam", "sam2"):
+            raise ValueError(f"family must be 'sam' or 'sam2', got {self.family!r}")
+        if (self.family == "sam2") != isinstance(self.config, str):
+            raise ValueError("a 'sam2' checkpoint names its configuration (a config name of samwidgets.sam2.CONFIGS); "
+                             "a 'sam' checkpoint has a SamConfig")
         hex_digits = set("0123456789abcdef")
         if self.sha256 is not None and (len(self.sha256) != 64 or not set(self.sha256) <= hex_digits):
             raise ValueError(f"sha256 must be 64 lowercase hex digits or None, got {self.sha256!r}")
@@ -119,8 +128,40 @@ DESCENDANT_CHECKPOINTS: Mapping[str, CheckpointSpec] = types.MappingProxyType({
     )
 })
 
+# SAM 2 and SAM 2.1, as Meta's download script fetches them. Meta publishes neither sizes nor hashes; these are the
+# files' as pinned by projects that check them on download from these URLs (micro-sam's micro_sam/v2/util.py for
+# SAM 2.1 and, in an earlier version, SAM 2; SlicerSegmentWithSAM for SAM 2) and as Hugging Face's copies in
+# facebook/sam2.1-hiera-* and facebook/sam2-hiera-* record them (same bytes, same sha256).
+_SAM2_URL = "https://dl.fbaipublicfiles.com/segment_anything_2/"
+_SAM2_FILES = (
+    # name, release folder, config, size, sha256
+    ("sam2.1_hiera_tiny", "092824", "configs/sam2.1/sam2.1_hiera_t.yaml", 156_008_466,
+     "7402e0d864fa82708a20fbd15bc84245c2f26dff0eb43a4b5b93452deb34be69"),
+    ("sam2.1_hiera_small", "092824", "configs/sam2.1/sam2.1_hiera_s.yaml", 184_416_285,
+     "6d1aa6f30de5c92224f8172114de081d104bbd23dd9dc5c58996f0cad5dc4d38"),
+    ("sam2.1_hiera_base_plus", "092824", "configs/sam2.1/sam2.1_hiera_b+.yaml", 323_606_802,
+     "a2345aede8715ab1d5d31b4a509fb160c5a4af1970f199d9054ccfb746c004c5"),
+    ("sam2.1_hiera_large", "092824", "configs/sam2.1/sam2.1_hiera_l.yaml", 898_083_611,
+     "2647878d5dfa5098f2f8649825738a9345572bae2d4350a2468587ece47dd318"),
+    ("sam2_hiera_tiny", "072824", "configs/sam2/sam2_hiera_t.yaml", 155_906_050,
+     "65b50056e05bcb13694174f51bb6da89c894b57b75ccdf0ba6352c597c5d1125"),
+    ("sam2_hiera_small", "072824", "configs/sam2/sam2_hiera_s.yaml", 184_309_650,
+     "95949964d4e548409021d47b22712d5f1abf2564cc0c3c765ba599a24ac7dce3"),
+    ("sam2_hiera_base_plus", "072824", "configs/sam2/sam2_hiera_b+.yaml", 323_493_298,
+     "d0bb7f236400a49669ffdd1be617959a8b1d1065081789d7bbff88eded3a8071"),
+    ("sam2_hiera_large", "072824", "configs/sam2/sam2_hiera_l.yaml", 897_952_466,
+     "7442e4e9b732a508f80e141e7c2913437a3610ee0c77381a66658c3a445df87b"),
+)
+
+#: SAM 2 and SAM 2.1 (images; their video weights load and are left unused), by their file names.
+SAM2_CHECKPOINTS: Mapping[str, CheckpointSpec] = types.MappingProxyType({
+    name: CheckpointSpec(name, f"{_SAM2_URL}{folder}/{name}.pt", size, config, sha256=sha, family="sam2")
+    for name, folder, config, size, sha in _SAM2_FILES
+})
+
 #: Every checkpoint known by name when the package is imported.
-_BUILT_IN: Mapping[str, CheckpointSpec] = types.MappingProxyType({**OFFICIAL_CHECKPOINTS, **DESCENDANT_CHECKPOINTS})
+_BUILT_IN: Mapping[str, CheckpointSpec] = types.MappingProxyType(
+    {**OFFICIAL_CHECKPOINTS, **DESCENDANT_CHECKPOINTS, **SAM2_CHECKPOINTS})
 
 _REGISTRY: dict[str, CheckpointSpec] = dict(_BUILT_IN)
 

@@ -36,6 +36,8 @@ from ipycanvas import MultiCanvas, hold_canvas
 from ..inference.images import ImageLike
 from ..inference.predictor import SamPredictor
 from ..modeling import CONFIGS, Sam
+from ..sam2 import CONFIGS as SAM2_CONFIGS
+from ..sam2 import SAM2Base, SAM2ImagePredictor
 from . import export, render
 from .environment import enable_colab_widgets
 from .session import AnnotationSession
@@ -57,11 +59,28 @@ KEY_ACTIONS = {
 }
 
 
-def _model_name(model: Sam) -> str:
-    for name, config in CONFIGS.items():
+#: What SamCanvas takes as its model: a predictor of SAM (MobileSAM's too) or of SAM 2, or a model of either.
+MODEL_TYPES = (SamPredictor, Sam, SAM2ImagePredictor, SAM2Base)
+
+
+def as_predictor(model: SamPredictor | Sam | SAM2ImagePredictor | SAM2Base) -> SamPredictor | SAM2ImagePredictor:
+    """The predictor the canvas uses: ``model`` itself, or a new predictor of SAM's or SAM 2's kind for a model."""
+    if isinstance(model, (SamPredictor, SAM2ImagePredictor)):
+        return model
+    if isinstance(model, Sam):
+        return SamPredictor(model)
+    if isinstance(model, SAM2Base):
+        return SAM2ImagePredictor(model)
+    raise TypeError(f"model must be a SamPredictor, a Sam model, a SAM2ImagePredictor, a SAM 2 model or None, "
+                    f"got {type(model).__name__}")
+
+
+def _model_name(model: Sam | SAM2Base) -> str:
+    configs = SAM2_CONFIGS if isinstance(model, SAM2Base) else CONFIGS
+    for name, config in configs.items():
         if config == model.config:
-            return name
-    return "custom model"
+            return name.rsplit("/", 1)[-1].removesuffix(".yaml")
+    return "SAM 2" if isinstance(model, SAM2Base) else "custom model"
 
 
 def _guarded(method: Callable | None = None, *, clears: bool = True) -> Callable:
@@ -98,8 +117,9 @@ class SamCanvas(widgets.VBox):
 
     Args:
         model: a :class:`~samwidgets.SamPredictor` (its cache is used), a
-            :class:`~samwidgets.Sam` model, or None for the bundled default model.
-            As a shortcut, ``SamCanvas(image)`` also works.
+            :class:`~samwidgets.Sam` model (MobileSAM's included), SAM 2's
+            :class:`~samwidgets.sam2.SAM2ImagePredictor` or model, or None for the bundled
+            default model. As a shortcut, ``SamCanvas(image)`` also works.
         images: one image (array, PIL image or path) or a list of them.
         width: display width in pixels; prompts keep exact image coordinates.
         names: file names used on export (default: the paths' names).
@@ -109,20 +129,18 @@ class SamCanvas(widgets.VBox):
         model_name: shown in the status line (default: guessed from the config).
     """
 
-    def __init__(self, model: SamPredictor | Sam | ImageLike | None = None,
+    def __init__(self, model: SamPredictor | Sam | SAM2ImagePredictor | SAM2Base | ImageLike | None = None,
                  images: ImageLike | Sequence[ImageLike] | None = None, *, width: int = 640,
                  names: Sequence[str] | None = None, autosave: str | os.PathLike | None = None,
                  prefetch: bool = True, model_name: str | None = None) -> None:
         enable_colab_widgets()
-        if images is None and model is not None and not isinstance(model, (SamPredictor, Sam)):
+        if images is None and model is not None and not isinstance(model, MODEL_TYPES):
             model, images = None, model  # SamCanvas(image)
         if model is None:
             from ..hub.default_model import DEFAULT_MODEL_NAME, load_default
 
             model, model_name = load_default(), model_name or DEFAULT_MODEL_NAME
-        predictor = model if isinstance(model, SamPredictor) else SamPredictor(model)
-        if not isinstance(predictor, SamPredictor):
-            raise TypeError(f"model must be a SamPredictor, a Sam model or None, got {type(model).__name__}")
+        predictor = as_predictor(model)
         if width < 16:
             raise ValueError(f"width must be at least 16 display pixels, got {width}")
         self.model_name = model_name or _model_name(predictor.model)

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..inference.images import ImageLike
 from ..inference.predictor import SamPredictor
+from ..sam2 import SAM2ImagePredictor
 from .imageset import ImageSet
 from .state import AnnotatedObject, Edit, History, ImageState, Prediction, Prompt, color_for
 
@@ -31,7 +32,7 @@ POSITIVE, NEGATIVE = 1, 0
 class Prefetcher:
     """Encodes images into the predictor's cache on one background thread."""
 
-    def __init__(self, predictor: SamPredictor) -> None:
+    def __init__(self, predictor: SamPredictor | SAM2ImagePredictor) -> None:
         self.predictor = predictor
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="samwidgets-prefetch")
         self._futures: dict[int, Future] = {}
@@ -65,7 +66,7 @@ class AnnotationSession:
         history_limit: undo steps kept per image.
     """
 
-    def __init__(self, predictor: SamPredictor, images: ImageLike | Sequence[ImageLike], *,
+    def __init__(self, predictor: SamPredictor | SAM2ImagePredictor, images: ImageLike | Sequence[ImageLike], *,
                  names: Sequence[str] | None = None, prefetch: bool = True, history_limit: int = 200) -> None:
         self.predictor = predictor
         self.images = ImageSet(images, names)
@@ -186,6 +187,7 @@ class AnnotationSession:
             point_coords=coords, point_labels=labels, box=box, mask_input=mask_input,
             multimask_output=single_click,
         )
+        masks = masks.astype(bool, copy=False)  # SAM 2's predictor gives 0/1 floats, SAM's booleans
         self.decoder_ms = 1000 * (time.perf_counter() - start)
         chosen = int(np.argmax(scores))  # the most confident mask is the default
         prediction = Prediction(masks=masks, scores=scores, low_res=low_res, chosen=chosen)
