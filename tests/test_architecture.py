@@ -26,7 +26,8 @@ ALLOWED = {
     "tasks": {"modeling", "inference", "hub", "io", "runtime", "data", "evaluation"},
     "text": {"modeling", "inference", "hub", "io", "runtime", "data", "training", "evaluation"},
     "data_engine": {"modeling", "inference", "hub", "io", "runtime", "data", "training", "evaluation"},
-    "bench": {"modeling", "inference", "hub", "sam2", "io", "runtime", "data", "training"},  # train_step.py times a step
+    # train_step.py times a training step; reference.py compares SAM 2 with the sam2 package
+    "bench": {"modeling", "inference", "hub", "sam2", "io", "runtime", "data", "training"},
     "widget": {"modeling", "inference", "hub", "sam2", "io", "runtime"},
     "teaching": {"modeling", "inference", "hub", "sam2", "io", "runtime", "data"},
 }

@@ -225,3 +225,18 @@ def test_the_canvas_session_and_onnx_export_work_with_it(predictor, record, tmp_
     points, labels = [[40, 50], [100, 70]], [1, 0]
     ours = predictor.predict(np.array(points), np.array(labels), multimask_output=True, return_logits=True)
     assert_same(onnx_session.run(None, onnx_inputs(predictor, points, labels)), ours, slice(1, 4))
+
+
+def test_the_flop_formula_is_what_the_encoder_runs():
+    """encoder_flops (written out like the code) equals PyTorch's count of the encoder's matmuls and convolutions."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from samwidgets.modeling import Sam, encoder_flops
+
+    config = CONFIGS["vit_t"]
+    with torch.device("meta"):
+        model = Sam(config)
+        pixels = torch.empty(1, 3, config.image_size, config.image_size)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model.image_encoder(pixels)
+    assert encoder_flops(config) == counter.get_total_flops()

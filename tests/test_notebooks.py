@@ -23,6 +23,7 @@ SERIES = [
     "06_data_engine",
     "07_text_prompts",
     "08_segment_everything",
+    "09_sam_family",
 ]
 #: Photos the bundled model saw in training as fills (samwidgets.data.fills): never "unseen".
 TRAINING_FILLS = ("astronaut", "chelsea", "coffee", "rocket", "brick", "grass", "gravel")

@@ -172,7 +172,8 @@ def test_with_and_without_dense_prompt_maps(tmp_path, dense_prompts):
     predictor = SamPredictor(model)
     predictor.set_image(np.random.default_rng(3).integers(0, 256, (120, 90, 3), dtype=np.uint8))
     session = ort.InferenceSession(str(export_onnx(model, tmp_path / "m.onnx")))
-    for prompt in ({"points": [[40, 60]], "labels": [1]}, {"points": [[40, 60]], "labels": [0], "box": [10, 20, 70, 100]}):
+    prompts = ({"points": [[40, 60]], "labels": [1]}, {"points": [[40, 60]], "labels": [0], "box": [10, 20, 70, 100]})
+    for prompt in prompts:
         ours = predictor.predict(np.array(prompt["points"]), np.array(prompt["labels"]),
                                  box=np.array(prompt["box"]) if "box" in prompt else None,
                                  multimask_output=True, return_logits=True)

@@ -44,12 +44,19 @@ import torch
 #: The two implementations, in table order.
 SIDES = ("reference", "samwidgets")
 
+#: SAM 2's configurations by a short name for --configs (the reference's config files).
+SAM2_BENCH_CONFIGS: dict[str, str] = {
+    f"{version}_hiera_{size}": f"configs/{version}/{version}_hiera_{size}.yaml"
+    for version in ("sam2.1", "sam2") for size in ("t", "s", "b+", "l")
+}
+
 #: The package whose own code defines each configuration (its module name and its pip name).
 REFERENCE_PACKAGES: dict[str, tuple[str, str]] = {
     "vit_b": ("segment_anything", "segment-anything"),
     "vit_l": ("segment_anything", "segment-anything"),
     "vit_h": ("segment_anything", "segment-anything"),
     "vit_t": ("mobile_sam", "mobilesam-mirror timm"),
+    **{name: ("sam2", "sam2 hydra-core iopath  # SAM2_BUILD_CUDA=0 on a CPU machine") for name in SAM2_BENCH_CONFIGS},
 }
 
 SETUP_HINT = (
@@ -146,15 +153,24 @@ def compare_point(image_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
 
 def random_state_dict(config: str, seed: int) -> dict[str, torch.Tensor]:
     """The weights of a randomly initialised samwidgets model (official key names)."""
+    torch.manual_seed(seed)
+    if config in SAM2_BENCH_CONFIGS:
+        from ..sam2 import build_sam2
+
+        return build_sam2(SAM2_BENCH_CONFIGS[config], device="cpu").state_dict()
     from ..hub.build import build_sam
 
-    torch.manual_seed(seed)
     return build_sam(config).state_dict()
 
 
 # -- the two sides ------------------------------------------------------------------------------
 def samwidgets_side(config: str, state_dict: dict[str, torch.Tensor]) -> Side:
     """samwidgets with the given weights; its embedding cache is off so that every encode is real."""
+    if config in SAM2_BENCH_CONFIGS:
+        from ..sam2 import SAM2AutomaticMaskGenerator, SAM2ImagePredictor, build_sam2
+
+        model = build_sam2(SAM2_BENCH_CONFIGS[config], {"model": state_dict}, device="cpu")
+        return Side("samwidgets", model, lambda m: SAM2ImagePredictor(m, cache_size=0), SAM2AutomaticMaskGenerator)
     from ..hub.build import build_sam
     from ..inference.automatic_mask_generator import SamAutomaticMaskGenerator
     from ..inference.predictor import SamPredictor
@@ -171,6 +187,8 @@ def reference_side(config: str, state_dict: dict[str, torch.Tensor]) -> Side:
     samwidgets drops: those keys keep the package's own initialisation (SAM never runs them).
     ``eval()`` comes after loading: MobileSAM's attention caches its bias table when switched to eval.
     """
+    if config in SAM2_BENCH_CONFIGS:
+        return _reference_sam2_side(config, state_dict)
     package = importlib.import_module(reference_module(config))
     model = package.sam_model_registry[config](checkpoint=None)
     missing, unexpected = model.load_state_dict(state_dict, strict=False)
@@ -179,6 +197,21 @@ def reference_side(config: str, state_dict: dict[str, torch.Tensor]) -> Side:
         raise RuntimeError(f"the weights do not fit the reference's {config}: missing {missing[:3]}, "
                            f"unexpected {unexpected[:3]}")
     return Side("reference", model.eval(), package.SamPredictor, package.SamAutomaticMaskGenerator)
+
+
+def _reference_sam2_side(config: str, state_dict: dict[str, torch.Tensor]) -> Side:
+    """The sam2 package's model with the given image-path weights; its video modules keep their own random
+    initialisation (an image never runs them)."""
+    from sam2.automatic_mask_generator import SAM2AutomaticMaskGenerator
+    from sam2.build_sam import build_sam2
+    from sam2.sam2_image_predictor import SAM2ImagePredictor
+
+    model = build_sam2(SAM2_BENCH_CONFIGS[config], ckpt_path=None, device="cpu")
+    missing, unexpected = model.load_state_dict(state_dict, strict=False)
+    if unexpected or any(k.startswith(("image_encoder.", "sam_prompt_encoder.", "sam_mask_decoder.")) for k in missing):
+        raise RuntimeError(f"the weights do not fit the reference's {config}: missing {missing[:3]}, "
+                           f"unexpected {unexpected[:3]}")
+    return Side("reference", model.eval(), SAM2ImagePredictor, SAM2AutomaticMaskGenerator)
 
 
 SIDE_BUILDERS: dict[str, Callable[[str, dict[str, torch.Tensor]], Side]] = {

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from ..bench.reference import SAM2_BENCH_CONFIGS
 from ..bench.speed import (
     IMAGE_HW,
     bench_config,
@@ -51,8 +52,9 @@ def main(argv: list[str] | None = None) -> int:
                              "what the fast paths of samwidgets/modeling/fast.py gain")
     parser.add_argument("--compare-reference", action="store_true",
                         help="compare each of --configs with the package that defines it (segment-anything for "
-                             "vit_b/l/h, mobile_sam for vit_t; must be importable, installs nothing): the same "
-                             "random weights, side by side, with ratios and output differences")
+                             "vit_b/l/h, mobile_sam for vit_t, sam2 for sam2.1_hiera_t/s/b+/l and sam2_hiera_*; "
+                             "must be importable, installs nothing): the same random weights, side by side, with "
+                             "ratios and output differences")
     parser.add_argument("--precision", action="store_true",
                         help="also compare the bf16 fast mode with the exact fp32 path for each config: encoder "
                              "seconds and mask IoU on fixed held-out scenes and points (samwidgets.bench.precision)")
@@ -76,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--steps", type=int, default=6, help="with --train-step: timed steps per shape")
     args = parser.parse_args(argv)
     for name in args.configs:
+        if args.compare_reference and name in SAM2_BENCH_CONFIGS:
+            continue  # SAM 2's configurations: compared with the sam2 package only
         if name.endswith(".json"):
             if not Path(name).is_file():
                 parser.error(f"no config file {name!r}")

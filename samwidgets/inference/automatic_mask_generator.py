@@ -33,6 +33,7 @@ Where it differs from the reference, on purpose:
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,6 +88,35 @@ class MaskCandidates:
             torch.cat([p.stability for p in parts]), torch.cat([p.points for p in parts]),
             torch.cat([p.crop_boxes for p in parts]),
         )
+
+
+def candidates_over_crops(rgb: np.ndarray, crop_n_layers: int, crop_overlap_ratio: float, crop_nms_thresh: float,
+                          process_crop: Callable[[np.ndarray, list[int], int, tuple[int, int]], MaskCandidates],
+                          ) -> MaskCandidates:
+    """Every crop's candidates (``process_crop(rgb, crop_box, layer, image_size)``), duplicates between crops removed.
+
+    With crops, box NMS across them prefers masks from smaller crops (as the reference does). Shared by
+    SAM's generator and SAM 2's (``samwidgets.sam2.automatic_mask_generator``).
+    """
+    image_size = rgb.shape[:2]
+    crop_boxes, layers = amg.generate_crop_boxes(image_size, crop_n_layers, crop_overlap_ratio)
+    candidates = MaskCandidates.concat([
+        process_crop(rgb, crop_box, layer, image_size) for crop_box, layer in zip(crop_boxes, layers)
+    ])
+    if len(crop_boxes) > 1 and len(candidates):
+        prefer_small_crops = 1.0 / amg.box_area(candidates.crop_boxes)  # K
+        keep = amg.nms(candidates.boxes, prefer_small_crops, crop_nms_thresh)
+        candidates = candidates.select(keep)
+    return candidates
+
+
+def segmentation_of(rle: dict[str, Any], output_mode: str) -> Any:
+    """A record's ``segmentation`` in ``output_mode``: COCO RLE (JSON), an H x W bool array, or uncompressed RLE."""
+    if output_mode == "coco_rle":
+        return amg.rle_to_json(rle)
+    if output_mode == "binary_mask":
+        return amg.decode_rle(rle)
+    return amg.mask_to_uncompressed_rle(amg.decode_rle(rle))
 
 
 class SamAutomaticMaskGenerator:
@@ -188,27 +218,13 @@ class SamAutomaticMaskGenerator:
     @torch.no_grad()
     def generate_candidates(self, rgb: np.ndarray) -> MaskCandidates:
         """Run every crop and remove duplicates between crops (no small-region clean-up, no records)."""
-        image_size = rgb.shape[:2]
-        crop_boxes, layers = amg.generate_crop_boxes(image_size, self.crop_n_layers, self.crop_overlap_ratio)
-        candidates = MaskCandidates.concat([
-            self._process_crop(rgb, crop_box, layer, image_size) for crop_box, layer in zip(crop_boxes, layers)
-        ])
-        if len(crop_boxes) > 1 and len(candidates):
-            prefer_small_crops = 1.0 / amg.box_area(candidates.crop_boxes)  # K
-            keep = amg.nms(candidates.boxes, prefer_small_crops, self.crop_nms_thresh)
-            candidates = candidates.select(keep)
-        return candidates
+        return candidates_over_crops(rgb, self.crop_n_layers, self.crop_overlap_ratio, self.crop_nms_thresh,
+                                     self._process_crop)
 
     def _record(self, c: MaskCandidates, i: int) -> dict[str, Any]:
         rle = c.rles[i]
-        if self.output_mode == "coco_rle":
-            segmentation: Any = amg.rle_to_json(rle)
-        elif self.output_mode == "binary_mask":
-            segmentation = amg.decode_rle(rle)
-        else:
-            segmentation = amg.mask_to_uncompressed_rle(amg.decode_rle(rle))
         return {
-            "segmentation": segmentation,
+            "segmentation": segmentation_of(rle, self.output_mode),
             "area": amg.rle_area(rle),
             "bbox": amg.box_xyxy_to_xywh(c.boxes[i]),
             "predicted_iou": float(c.iou_preds[i]),

@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-
 #: Fields held as tuples (lists in a .json file).
 _TUPLE_FIELDS = ("encoder_global_attn_indexes", "cnn_widths", "cnn_depths", "tiny_vit_widths", "tiny_vit_depths",
                  "tiny_vit_heads", "tiny_vit_windows")

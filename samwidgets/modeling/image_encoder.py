@@ -135,7 +135,7 @@ def window_unpartition(windows: torch.Tensor, window_size: int, pad_hw: tuple[in
     hp, wp = pad_hw
     h, w = hw
     b = windows.shape[0] // (hp * wp // window_size // window_size)
-    x = windows.view(b, hp // window_size, wp // window_size, window_size, window_size, -1)
+    x = windows.reshape(b, hp // window_size, wp // window_size, window_size, window_size, -1)
     x = x.permute(0, 1, 3, 2, 4, 5).reshape(b, hp, wp, -1)  # B x Hp x Wp x C
     if hp > h or wp > w:
         x = x[:, :h, :w, :].contiguous()
@@ -219,12 +219,17 @@ def encoder_flops(config: SamConfig, project_padding: bool = True) -> int:
     the padding (:mod:`samwidgets.modeling.fast`): ``project_padding=False``
     counts what it runs, the default counts the algorithm above. CNN-encoder
     configurations are counted by
-    :func:`~samwidgets.modeling.image_encoder_cnn.cnn_encoder_flops`.
+    :func:`~samwidgets.modeling.image_encoder_cnn.cnn_encoder_flops`, TinyViT ones by
+    :func:`~samwidgets.modeling.tiny_vit.tiny_vit_flops`.
     """
     if config.encoder_type == "cnn":
         from .image_encoder_cnn import cnn_encoder_flops
 
         return cnn_encoder_flops(config)
+    if config.encoder_type == "tiny_vit":
+        from .tiny_vit import tiny_vit_flops
+
+        return tiny_vit_flops(config)
     c = config
     g = c.embedding_size
     d = c.encoder_embed_dim

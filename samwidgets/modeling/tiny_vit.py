@@ -130,7 +130,7 @@ class ConvLayer(nn.Module):
         return self.downsample(x) if self.downsample is not None else x
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def attention_bias_index(window: int, device: torch.device | str = "cpu") -> torch.Tensor:
     """For each (query, key) pair of a window x window grid, the row of its bias in the table: N x N, N = window^2.
 
@@ -316,7 +316,7 @@ def tiny_vit_flops(config: SamConfig) -> int:
             ws = c.tiny_vit_windows[i]
             padded = -(-side // ws) * ws
             tokens = padded * padded
-            per_block = 2 * tokens * d * 3 * d + 2 * n * d * d  # qkv (padding included), proj
+            per_block = 2 * tokens * d * 4 * d  # qkv and proj, on the padded windows
             per_block += 2 * tokens * ws * ws * d * 2  # q.k and attn.v within windows
             per_block += 2 * n * d * 9  # local depthwise conv
             per_block += 2 * n * d * int(d * c.mlp_ratio) * 2  # MLP

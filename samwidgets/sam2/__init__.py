@@ -12,14 +12,18 @@ One module per part, as the reference lays them out: ``config.py`` (the eight
 official configurations), ``hiera.py`` (the trunk), ``neck.py`` (FPN and sine
 position encoding), ``prompt_encoder.py`` and ``transformer.py`` (SAM 1's,
 reused), ``mask_decoder.py``, ``model.py`` (``SAM2Base``, the image part),
-``transforms.py``, ``predictor.py`` and ``build.py``. Video (memory,
+``transforms.py``, ``predictor.py`` and ``build.py``; ``automatic_mask_generator.py``
+(``SAM2AutomaticMaskGenerator``) and ``onnx.py`` (the decoder as an ONNX graph). Video (memory,
 tracking) is out of scope: its checkpoint tensors are accepted and not loaded.
 """
 
+from .automatic_mask_generator import SAM2AutomaticMaskGenerator
 from .build import Sam2CheckpointError, VideoWeightsIgnoredWarning, build_sam2, load_checkpoint
 from .config import CONFIGS, Sam2Config
 from .model import SAM2Base
+from .onnx import SAM2OnnxModel, export_sam2_onnx
 from .predictor import SAM2ImagePredictor
 
-__all__ = ["CONFIGS", "SAM2Base", "SAM2ImagePredictor", "Sam2CheckpointError", "Sam2Config",
-           "VideoWeightsIgnoredWarning", "build_sam2", "load_checkpoint"]
+__all__ = ["CONFIGS", "SAM2AutomaticMaskGenerator", "SAM2Base", "SAM2ImagePredictor", "SAM2OnnxModel",
+           "Sam2CheckpointError", "Sam2Config", "VideoWeightsIgnoredWarning", "build_sam2", "export_sam2_onnx",
+           "load_checkpoint"]

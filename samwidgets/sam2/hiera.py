@@ -25,6 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+# SAM's own window helpers: Hiera cuts its grids into windows the same way (zero padding bottom and right)
+from ..modeling.image_encoder import window_partition, window_unpartition
+
 
 class PatchEmbed(nn.Module):
     """Image to tokens: one convolution (7 x 7, stride 4 in SAM 2). B x 3 x H x W -> B x H/4 x W/4 x C."""
@@ -36,33 +39,6 @@ class PatchEmbed(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.proj(x).permute(0, 2, 3, 1)  # B x h x w x C: Hiera keeps channels last
-
-
-def window_partition(x: torch.Tensor, window_size: int) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Cut B x H x W x C into windows of window_size x window_size, zero-padding the bottom and right first.
-
-    Returns the windows (B * number of windows) x ws x ws x C and the padded size (Hp, Wp).
-    """
-    b, h, w, c = x.shape
-    pad_h = (window_size - h % window_size) % window_size
-    pad_w = (window_size - w % window_size) % window_size
-    if pad_h or pad_w:
-        x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))  # pads the last dims first: C by 0, W by pad_w, H by pad_h
-    hp, wp = h + pad_h, w + pad_w
-    x = x.view(b, hp // window_size, window_size, wp // window_size, window_size, c)
-    windows = x.permute(0, 1, 3, 2, 4, 5).reshape(-1, window_size, window_size, c)
-    return windows, (hp, wp)
-
-
-def window_unpartition(windows: torch.Tensor, window_size: int, padded_hw: tuple[int, int],
-                       hw: tuple[int, int]) -> torch.Tensor:
-    """Undo :func:`window_partition`: (B * windows) x ws x ws x C -> B x H x W x C, dropping the padding."""
-    hp, wp = padded_hw
-    h, w = hw
-    b = windows.shape[0] // ((hp // window_size) * (wp // window_size))
-    x = windows.reshape(b, hp // window_size, wp // window_size, window_size, window_size, -1)
-    x = x.permute(0, 1, 3, 2, 4, 5).reshape(b, hp, wp, -1)
-    return x[:, :h, :w, :] if (hp > h or wp > w) else x
 
 
 def pool_channels_last(x: torch.Tensor, pool: nn.Module | None) -> torch.Tensor:

@@ -24,10 +24,9 @@ import torch
 TESTS = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TESTS))
 
-from random_weights import random_state_dict, uniform, write_shapes  # noqa: E402
-
 import mobile_sam  # noqa: E402
 from mobile_sam import SamPredictor, sam_model_registry  # noqa: E402
+from random_weights import random_state_dict, uniform, write_shapes  # noqa: E402
 
 
 def test_image(h: int = 96, w: int = 128) -> np.ndarray:
@@ -73,10 +72,12 @@ def main() -> None:
         masks, iou, low_res = predictor.predict(**prompt)
         logits, _, _ = predictor.predict(**prompt, return_logits=True)
         cases[name] = {"inputs": prompt, "masks": torch.from_numpy(masks), "iou_predictions": torch.from_numpy(iou),
-                       "low_res_every4": torch.from_numpy(low_res[..., ::4, ::4].copy()), "logits": torch.from_numpy(logits)}
+                       "low_res_every4": torch.from_numpy(low_res[..., ::4, ::4].copy()),
+                       "logits": torch.from_numpy(logits)}
         if name == "point":
             first_low_res = low_res
-    # Refinement: the best low-res mask (256 x 256 logits, kept whole in the inputs) of the first case as the mask prompt, with a second click.
+    # Refinement: the best low-res mask of the first case (256 x 256 logits, kept whole in the inputs) as the
+    # mask prompt, with a second click.
     first = cases["point"]
     best = int(first["iou_predictions"].argmax())
     refine = dict(point_coords=np.array([[40.0, 50.0], [60.0, 60.0]]), point_labels=np.array([1, 1]),
