@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from random_weights import read_shapes
+from random_weights import portable_random_weights, portable_uniform, read_shapes
 
 from samwidgets.sam2 import SAM2ImagePredictor, VideoWeightsIgnoredWarning, build_sam2
 
@@ -27,51 +27,6 @@ LOGIT_ATOL = 1e-4
 EMBED_ATOL = 1e-5
 
 
-# ---- portable random weights: the same function is in tests/record/record_sam2_parity.py ------------------------
-def portable_uniform(seed: int, n: int) -> np.ndarray:
-    """n numbers in [-1, 1) from a counter-based integer hash of (seed, index), in exact uint64 arithmetic:
-    the same on every machine and with every numpy / torch version (no random generator involved)."""
-    with np.errstate(over="ignore"):
-        z = np.arange(1, n + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-        z = z + np.uint64(seed) * np.uint64(0xD6E8FEB86659FD93)
-        z = (z ^ (z >> np.uint64(32))) * np.uint64(0xD6E8FEB86659FD93)
-        z = (z ^ (z >> np.uint64(32))) * np.uint64(0xD6E8FEB86659FD93)
-        z = z ^ (z >> np.uint64(32))
-    return (z >> np.uint64(11)).astype(np.float64) / float(2**52) - 1.0
-
-
-EMBEDDING_TABLES = ("iou_token", "mask_tokens", "obj_score_token", "point_embeddings", "not_a_point_embed",
-                    "no_mask_embed")
-
-
-def portable_random_weights(shapes: dict[str, tuple[int, ...]]) -> dict[str, torch.Tensor]:
-    """A float32 state dict for ``shapes`` (key -> shape); key number i in sorted order uses seed i + 1.
-
-    Scales keep a deep random network's activations of order one, so outputs carry signal: linear and
-    convolution weights std 1/sqrt(fan-in), norms' scales 1 +- 0.2, biases +- 0.1, embedding tables and
-    other parameters (position tables, no_mem_embed) std 1; the hypernetworks' last layer x4 so that
-    mask logits span several units. Every value is rounded to float16 precision (exact in float16 and
-    float32), so a state dict of them can be stored in half the bytes.
-    """
-    weights = {}
-    for index, key in enumerate(sorted(shapes)):
-        shape = tuple(int(s) for s in shapes[key])
-        n = int(np.prod(shape)) if shape else 1
-        u = portable_uniform(index + 1, n).reshape(shape)
-        leaf = key.rsplit(".", 1)[-1]
-        if leaf == "bias":
-            x = 0.1 * u
-        elif leaf == "weight" and len(shape) == 1:  # LayerNorm / LayerNorm2d scales
-            x = 1.0 + 0.2 * u
-        elif leaf == "weight" and len(shape) >= 2 and not any(t in key for t in EMBEDDING_TABLES):
-            x = u * np.sqrt(3.0 / int(np.prod(shape[1:])))
-        else:
-            x = u * np.sqrt(3.0)
-        if "output_hypernetworks_mlps" in key and ".layers.2." in key:
-            x = 4.0 * x
-        weights[key] = torch.from_numpy(x.astype(np.float16).astype(np.float32))
-    return weights
-# ------------------------------------------------------------------------------------------------------------------
 
 
 def test_image(h: int, w: int, seed: int) -> np.ndarray:
