@@ -193,19 +193,27 @@ def export_onnx(model: Sam, out: str | os.PathLike, *, opset: int = 17, return_s
     inputs = dummy_inputs(wrapper.model)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    part = out.with_name(out.name + ".part")
+    return trace_to_onnx(wrapper, inputs, out, opset=opset, input_names=INPUT_NAMES,
+                         output_names=EXTRA_OUTPUT_NAMES if return_extra_metrics else OUTPUT_NAMES,
+                         dynamic_axes={"point_coords": {1: "num_points"}, "point_labels": {1: "num_points"}})
+
+
+def trace_to_onnx(wrapper: torch.nn.Module, inputs: dict[str, torch.Tensor], out: Path, *, opset: int,
+                  input_names: list[str], output_names: list[str], dynamic_axes: dict[str, dict[int, str]]) -> Path:
+    """Trace ``wrapper`` on ``inputs`` into the ONNX file ``out`` (TorchScript-based exporter), written to
+    ``out.part`` first and renamed when complete, so a failed export never leaves a file that looks done.
+    Shared by SAM's export and SAM 2's (``samwidgets.sam2.onnx``)."""
     import warnings
 
+    part = out.with_name(out.name + ".part")
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
         warnings.filterwarnings("ignore", category=UserWarning)
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         torch.onnx.export(
             wrapper, tuple(inputs.values()), str(part), export_params=True, verbose=False,
-            opset_version=opset, do_constant_folding=True, input_names=INPUT_NAMES,
-            output_names=EXTRA_OUTPUT_NAMES if return_extra_metrics else OUTPUT_NAMES,
-            dynamic_axes={"point_coords": {1: "num_points"}, "point_labels": {1: "num_points"}},
-            dynamo=False,
+            opset_version=opset, do_constant_folding=True, input_names=input_names, output_names=output_names,
+            dynamic_axes=dynamic_axes, dynamo=False,
         )
     os.replace(part, out)
     return out

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import copy
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +49,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..inference.onnx import trace_to_onnx
 from .model import SAM2Base
 from .predictor import SAM2ImagePredictor
 
@@ -173,17 +173,6 @@ def export_sam2_onnx(model: SAM2Base, path: str | os.PathLike, opset: int = 17,
     inputs = dummy_inputs(wrapper.model)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    part = out.with_name(out.name + ".part")
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
-        warnings.filterwarnings("ignore", category=UserWarning)
-        warnings.filterwarnings("ignore", category=DeprecationWarning)
-        torch.onnx.export(
-            wrapper, tuple(inputs.values()), str(part), export_params=True, verbose=False, opset_version=opset,
-            do_constant_folding=True, input_names=INPUT_NAMES, output_names=OUTPUT_NAMES,
-            dynamic_axes={"point_coords": {1: "num_points"}, "point_labels": {1: "num_points"},
-                          "masks": {2: "image_height", 3: "image_width"}},
-            dynamo=False,
-        )
-    os.replace(part, out)
-    return out
+    return trace_to_onnx(wrapper, inputs, out, opset=opset, input_names=INPUT_NAMES, output_names=OUTPUT_NAMES,
+                         dynamic_axes={"point_coords": {1: "num_points"}, "point_labels": {1: "num_points"},
+                                       "masks": {2: "image_height", 3: "image_width"}})
