@@ -109,3 +109,15 @@ def test_measure_side_outputs_have_reference_shapes(monkeypatch):
     assert result.encode_s > 0 and result.predict_ms > 0 and result.generation_s > 0
     assert result.encode_bf16_s is not None and result.encode_bf16_s > 0  # the labelled bf16 mode, timed too
     assert result.threads == torch.get_num_threads()
+
+
+def test_generation_runs_zero_skips_the_generation_and_its_rows(monkeypatch):
+    """--generation-runs 0: the encoder and predict rows only, no median of nothing."""
+    monkeypatch.setitem(bench.CONFIGS, "small", SMALL)
+    settings = rc.Settings(config="small", image_hw=(48, 64), encoder_runs=1, predict_calls=1, generation_runs=0)
+    side = rc.samwidgets_side("small", rc.random_state_dict("small", 0))
+    result, _ = rc.measure_side(side, settings)
+    assert result.generation_s is None and result.generation_masks is None
+    lines = rc.comparison_table(result, result, settings).splitlines()
+    assert not any("generation" in line for line in lines)
+    assert any(line.startswith("| encoder s/image") for line in lines) and len(lines) == 6  # header, rule, 4 rows

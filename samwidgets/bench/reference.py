@@ -79,7 +79,7 @@ class Settings:
     image_hw: tuple[int, int] = (768, 1024)  # H x W, a 1024 x 768 landscape image
     encoder_runs: int = 2  # timed set_image calls (after one untimed warm-up)
     predict_calls: int = 30  # timed single-point predicts (after 3 untimed)
-    generation_runs: int = 1  # timed automatic generations (encoder included)
+    generation_runs: int = 1  # timed automatic generations (encoder included); 0 skips them
     points_per_side: int = 32
     points_per_batch: int = 64
     threads: int = field(default_factory=torch.get_num_threads)
@@ -92,8 +92,8 @@ class SideResult:
     encode_s: float  # median set_image wall time (resize + normalise + image encoder)
     encode_peak_mib: float | None  # max over encodes (the first included) of RSS high-water mark - RSS before
     predict_ms: float  # median single-point predict, multimask, masks upsampled to the image
-    generation_s: float  # median automatic generation of one image, image encoder included
-    generation_masks: int  # masks returned by the last generation
+    generation_s: float | None  # median automatic generation of one image, image encoder included (None: not run)
+    generation_masks: int | None  # masks returned by the last generation (None: not run)
     threads: int
     torch_version: str
     encode_bf16_s: float | None = None  # median set_image of the labelled bf16 mode (samwidgets only)
@@ -272,7 +272,7 @@ def measure_side(side: Side, settings: Settings) -> tuple[SideResult, dict[str, 
                 if run > 0:
                     bf16_times.append(time.perf_counter() - start)
             del bf16
-        generation_times, masks = [], 0
+        generation_times, masks = [], None
         for _ in range(settings.generation_runs):
             generator = side.make_generator(side.model, points_per_side=settings.points_per_side,
                                             points_per_batch=settings.points_per_batch)  # fresh: no cached embedding
@@ -285,7 +285,7 @@ def measure_side(side: Side, settings: Settings) -> tuple[SideResult, dict[str, 
         encode_s=statistics.median(encode_times),
         encode_peak_mib=peak,
         predict_ms=1000 * statistics.median(predict_times),
-        generation_s=statistics.median(generation_times),
+        generation_s=statistics.median(generation_times) if generation_times else None,
         generation_masks=masks,
         threads=torch.get_num_threads(),
         torch_version=torch.__version__,
@@ -338,15 +338,18 @@ def comparison_table(ref: SideResult, ours: SideResult, settings: Settings) -> s
         ("encode peak RSS above RSS before (MiB, first encode included)", ref.encode_peak_mib, ours.encode_peak_mib, 0),
         (f"single-point predict ms (median of {settings.predict_calls}, multimask)", ref.predict_ms,
          ours.predict_ms, 1),
-        (f"automatic generation s/image ({g} grid, encoder included)", ref.generation_s, ours.generation_s, 2),
     ]
+    if settings.generation_runs:
+        rows.append((f"automatic generation s/image ({g} grid, encoder included)", ref.generation_s,
+                     ours.generation_s, 2))
     lines = ["| measure | reference | samwidgets | reference / samwidgets |", "|---|---|---|---|"]
     if ours.encode_bf16_s is not None:  # the labelled bf16 mode against the reference's fp32 encoder
         rows.insert(1, ("encoder s/image, samwidgets bf16 mode (SamPredictor(precision=\"bf16\"))", ref.encode_s,
                         ours.encode_bf16_s, 2))
     for label, r, o, digits in rows:
         lines.append(f"| {label} | {_fmt(r, digits)} | {_fmt(o, digits)} | {ratio(r, o)} |")
-    lines.append(f"| masks from automatic generation | {ref.generation_masks} | {ours.generation_masks} | - |")
+    if settings.generation_runs:
+        lines.append(f"| masks from automatic generation | {ref.generation_masks} | {ours.generation_masks} | - |")
     return "\n".join(lines)
 
 

@@ -63,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
                              "SamPredictor(compile=True), with the exact path; its first, compiling encode is "
                              "not timed")
     parser.add_argument("--generation-runs", type=int, default=1,
-                        help="with --compare-reference: timed automatic generations per side (median reported)")
+                        help="with --compare-reference: timed automatic generations per side (median reported; "
+                             "0 skips the generation)")
     train = parser.add_argument_group("a training step instead (--train-step)")
     train.add_argument("--train-step", action="store_true",
                        help="time a step of `samwidgets train` in parts (data, encoder forward, rounds, encoder "

@@ -67,7 +67,9 @@ Sam:
 
 TinyViT (MobileSAM's encoder): its fast classes live in :mod:`.fast_tiny_vit`
 (BatchNorm folded into the convolutions, channels-last convolutional stage)
-and join the same table.
+and join the same table. SAM 2's Hiera: :mod:`samwidgets.sam2.fast_encoder` (each block
+run a slab of rows at a time, its intermediates small enough to stay in cache),
+added by :func:`register_fast_classes` when ``samwidgets.sam2`` is imported.
 """
 
 from __future__ import annotations
@@ -713,6 +715,16 @@ FAST_CLASSES: dict[type[nn.Module], type[nn.Module]] = {
 }
 #: fast class -> the plain class it speeds up
 PLAIN_CLASSES: dict[type[nn.Module], type[nn.Module]] = {fast: plain for plain, fast in FAST_CLASSES.items()}
+
+
+def register_fast_classes(table: dict[type[nn.Module], type[nn.Module]]) -> None:
+    """Join the switch with more fast classes (plain class -> fast subclass), e.g. SAM 2's Hiera blocks.
+
+    Families outside ``modeling/`` register their own (``samwidgets.sam2.fast_encoder`` does on import), so
+    imports keep one direction: they import this module, never the other way round.
+    """
+    FAST_CLASSES.update(table)
+    PLAIN_CLASSES.update({fast: plain for plain, fast in table.items()})
 
 
 def enable_fast_paths(model: nn.Module, enabled: bool = True) -> nn.Module:

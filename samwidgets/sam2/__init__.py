@@ -12,11 +12,13 @@ One module per part, as the reference lays them out: ``config.py`` (the eight
 official configurations), ``hiera.py`` (the trunk), ``neck.py`` (FPN and sine
 position encoding), ``prompt_encoder.py`` and ``transformer.py`` (SAM 1's,
 reused), ``mask_decoder.py``, ``model.py`` (``SAM2Base``, the image part),
-``transforms.py``, ``predictor.py`` and ``build.py``; ``automatic_mask_generator.py``
+``transforms.py``, ``predictor.py`` and ``build.py``; ``fast_encoder.py`` (the encoder's speed-ups,
+behind the kit's fast switch); ``automatic_mask_generator.py``
 (``SAM2AutomaticMaskGenerator``) and ``onnx.py`` (the decoder as an ONNX graph). Video (memory,
 tracking) is out of scope: its checkpoint tensors are accepted and not loaded.
 """
 
+from . import fast_encoder  # noqa: F401  (registers the fast encoder classes with enable_fast_paths)
 from .automatic_mask_generator import SAM2AutomaticMaskGenerator
 from .build import Sam2CheckpointError, VideoWeightsIgnoredWarning, build_sam2, load_checkpoint
 from .config import CONFIGS, Sam2Config

@@ -65,8 +65,12 @@ class MultiScaleAttention(nn.Module):
         self.proj = nn.Linear(dim_out, dim_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, h, w, _ = x.shape
-        qkv = self.qkv(x).reshape(b, h * w, 3, self.num_heads, -1)  # B x HW x 3 x heads x c
+        return self.proj(self.attend(self.qkv(x)))  # B x H' x W' x dim_out
+
+    def attend(self, qkv: torch.Tensor) -> torch.Tensor:
+        """The attention between the projections: B x H x W x 3 dim_out (q, k, v) -> B x H' x W' x dim_out."""
+        b, h, w, _ = qkv.shape
+        qkv = qkv.reshape(b, h * w, 3, self.num_heads, -1)  # B x HW x 3 x heads x c
         q, k, v = torch.unbind(qkv, 2)  # each B x HW x heads x c
 
         if self.q_pool is not None:  # pool the queries on their grid: H x W -> H/2 x W/2
@@ -77,8 +81,7 @@ class MultiScaleAttention(nn.Module):
         # softmax(q k^T / sqrt(c)) v for every head; PyTorch's fused kernel, as in the reference
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # B x heads x tokens x c
         x = F.scaled_dot_product_attention(q, k, v)  # B x heads x H'W' x c
-        x = x.transpose(1, 2).reshape(b, h, w, -1)  # B x H' x W' x dim_out
-        return self.proj(x)
+        return x.transpose(1, 2).reshape(b, h, w, -1)  # B x H' x W' x dim_out
 
 
 class GeluMLP(nn.Module):

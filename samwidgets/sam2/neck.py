@@ -65,12 +65,17 @@ class PositionEmbeddingSine(nn.Module):
         return torch.cat((pos_y, pos_x), dim=2).permute(2, 0, 1)  # 2F x H x W
 
     @torch.no_grad()
+    def cached_grid(self, h: int, w: int, device: torch.device) -> torch.Tensor:
+        """:meth:`encode_grid`, computed once per size and device: C x h x w (do not write to it)."""
+        key = (h, w, device)
+        if key not in self.cache:
+            self.cache[key] = self.encode_grid(h, w, device)
+        return self.cache[key]
+
+    @torch.no_grad()
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # B x ? x H x W -> B x C x H x W
         h, w = x.shape[-2:]
-        key = (h, w, x.device)
-        if key not in self.cache:
-            self.cache[key] = self.encode_grid(h, w, x.device)
-        return self.cache[key][None].repeat(x.shape[0], 1, 1, 1)
+        return self.cached_grid(h, w, x.device)[None].repeat(x.shape[0], 1, 1, 1)  # a copy per image
 
 
 class FpnNeck(nn.Module):

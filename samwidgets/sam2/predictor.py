@@ -41,6 +41,7 @@ import torch
 import torch.nn.functional as F
 
 from ..inference.cache import CachedEmbedding, EmbeddingCache, image_digest, model_fingerprint
+from ..modeling.fast import enable_fast_paths, fast_paths_enabled
 from ..io.paths import default_cache_dir
 from .model import SAM2Base
 from .transforms import SAM2Transforms
@@ -81,7 +82,8 @@ class SAM2ImagePredictor:
 
     def __init__(self, sam_model: SAM2Base, mask_threshold: float = 0.0, max_hole_area: float = 0.0,
                  max_sprinkle_area: float = 0.0, *, cache_size: int = 16,
-                 disk_cache: bool | str | os.PathLike = False, cache: EmbeddingCache | None = None) -> None:
+                 disk_cache: bool | str | os.PathLike = False, cache: EmbeddingCache | None = None,
+                 fast: bool = True) -> None:
         """
         sam_model: the SAM 2 model (``build_sam2``).
         mask_threshold: logits above it are foreground.
@@ -89,8 +91,12 @@ class SAM2ImagePredictor:
         that many low-res pixels are filled / removed before the masks are resized (``transforms.py``).
         cache_size, disk_cache, cache: the feature cache, as in ``SamPredictor`` (images kept in memory, 0 for
         none; True or a directory to also keep them on disk; or an :class:`EmbeddingCache` to share).
+        fast: True (default) switches ``sam_model`` to the kit's fast paths (Hiera's blocks run a slab of rows
+            at a time, :mod:`samwidgets.sam2.fast_encoder`; SAM's decoder parts as in ``SamPredictor``): the same
+            outputs within float tolerance. False switches it back to the plain code. The switch changes the
+            model in place, as ``SamPredictor``'s does.
         """
-        self.model = sam_model
+        self.model = enable_fast_paths(sam_model, fast)
         if cache is None:
             disk_dir = default_cache_dir() / "embeddings" if disk_cache is True else (
                 Path(disk_cache) if disk_cache not in (False, None) else None)
@@ -108,6 +114,11 @@ class SAM2ImagePredictor:
         size = sam_model.image_size
         self._bb_feat_sizes = [(size // 4, size // 4), (size // 8, size // 8), (size // 16, size // 16)]
         self.reset_predictor()
+
+    @property
+    def fast(self) -> bool:
+        """Whether the model runs the fast paths (see ``fast`` in the constructor)."""
+        return fast_paths_enabled(self.model)
 
     @property
     def device(self) -> torch.device:
