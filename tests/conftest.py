@@ -10,6 +10,15 @@ import torch
 from hypothesis import settings
 
 from samwidgets import SamConfig, SamPredictor, build_sam
+from samwidgets.io.network import OFFLINE_ENV
+from samwidgets.teaching.models import MODEL_ENV
+
+# Tests, and the notebooks that nbval runs in kernels started from this process, never use the network:
+# samwidgets' offline mode is on for the whole run, and a teacher's $SAMWIDGETS_MODEL does not leak in (the
+# series is tested with the bundled model). Tests of downloads from their own server on 127.0.0.1 turn the
+# offline mode off for themselves with the ``local_downloads`` fixture.
+os.environ[OFFLINE_ENV] = "1"
+os.environ.pop(MODEL_ENV, None)
 
 # Property tests draw the same examples on every run (CI fails for a reason, not by luck of the draw);
 # HYPOTHESIS_PROFILE=explore draws new ones, to look for failures on purpose.
@@ -42,3 +51,9 @@ def tiny_predictor(tiny_sam, parity) -> SamPredictor:
     predictor = SamPredictor(tiny_sam)
     predictor.set_image(parity["image"].numpy())
     return predictor
+
+
+@pytest.fixture()
+def local_downloads(monkeypatch):
+    """Downloads allowed, for tests that serve their files on 127.0.0.1: samwidgets' offline mode off."""
+    monkeypatch.delenv(OFFLINE_ENV, raising=False)

@@ -34,6 +34,9 @@ from samwidgets.hub.checkpoints import (
 )
 from samwidgets.modeling import CONFIGS, SamConfig
 
+# every test here downloads from its own server on 127.0.0.1
+pytestmark = pytest.mark.usefixtures("local_downloads")
+
 FIXTURE = Path(__file__).parent / "data" / "sam_parity_tiny.pt"
 TINY_NAME = "tiny_for_tests"
 

@@ -175,6 +175,7 @@ def served(official_file) -> Iterator[str]:
         httpd.server_close()
 
 
+@pytest.mark.usefixtures("local_downloads")
 def test_from_pretrained_by_name_downloads_checks_and_builds(served, official_file, tmp_path, monkeypatch):
     from samwidgets.hub.checkpoints import DownloadError
     from samwidgets.hub.registry import DESCENDANT_CHECKPOINTS, get_checkpoint_spec
@@ -240,3 +241,29 @@ def test_the_flop_formula_is_what_the_encoder_runs():
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         model.image_encoder(pixels)
     assert encoder_flops(config) == counter.get_total_flops()
+
+
+@pytest.mark.usefixtures("local_downloads")
+def test_model_auto_downloads_mobile_sam_on_a_cpu_then_works_offline(served, official_file, tmp_path, monkeypatch,
+                                                                      capsys):
+    """MODEL = "auto" on a CPU: MobileSAM from the (local) server; later, offline, from the cache."""
+    from samwidgets.io.network import OFFLINE_ENV
+    from samwidgets.teaching import is_bundled, load_model
+
+    for var in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("no_proxy", "*")
+    monkeypatch.setenv("SAMWIDGETS_CACHE_DIR", str(tmp_path))
+    data = official_file.read_bytes()
+    register_checkpoint(CheckpointSpec("mobile_sam", served, len(data), CONFIGS["vit_t"],
+                                       sha256=hashlib.sha256(data).hexdigest()), overwrite=True)
+    try:
+        sam = load_model("auto", device="cpu")
+        assert isinstance(sam.image_encoder, TinyViT) and not is_bundled(sam)
+        assert "model: mobile_sam (auto: no GPU, and the network answers" in capsys.readouterr().out
+        monkeypatch.setenv(OFFLINE_ENV, "1")
+        again = load_model("auto", device="cpu")  # offline now: the verified file in the cache
+        assert isinstance(again.image_encoder, TinyViT)
+        assert "mobile_sam's file is in the cache" in capsys.readouterr().out
+    finally:
+        unregister_checkpoint("mobile_sam")

@@ -169,6 +169,7 @@ def served_small(small, tmp_path) -> Iterator[tuple[str, bytes]]:
         httpd.server_close()
 
 
+@pytest.mark.usefixtures("local_downloads")
 def test_from_pretrained_by_name_downloads_checks_and_builds_sam2(served_small, small, small_model, tmp_path,
                                                                   monkeypatch):
     """A SAM 2 name downloads its file (size and sha256 checked) and builds SAM2Base from its configuration."""

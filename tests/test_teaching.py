@@ -133,6 +133,7 @@ def test_unseen_photos_are_not_training_fills() -> None:
         assert min(image.shape[:2]) >= 256, name
 
 
+@pytest.mark.usefixtures("local_downloads")
 def test_reference_photo_downloaded_with_the_official_prompts(served: Files, tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     data, pixels = jpeg_bytes(1800, 1200)
@@ -168,6 +169,7 @@ def test_unknown_reference_photo() -> None:
         reference_photo("cat")
 
 
+@pytest.mark.usefixtures("local_downloads")
 def test_a_download_that_is_not_an_image_is_deleted_and_named(served: Files, tmp_path: Path) -> None:
     served.content["/broken.jpg"] = b"<html>not a photo</html>"
     with pytest.raises(PhotoError, match="broken.jpg is not a readable image"):
@@ -176,6 +178,7 @@ def test_a_download_that_is_not_an_image_is_deleted_and_named(served: Files, tmp
     assert not list((tmp_path / "photos").glob("*broken.jpg"))
 
 
+@pytest.mark.usefixtures("local_downloads")
 def test_a_cached_photo_cut_short_is_downloaded_again(served: Files, tmp_path: Path) -> None:
     data, pixels = jpeg_bytes()
     served.content["/mine.jpg"] = data

@@ -37,6 +37,7 @@ import torch
 from tqdm import tqdm
 
 from ..io.digest import file_sha256
+from ..io.network import check_online
 from ..io.paths import CACHE_ENV as CACHE_ENV_VAR
 from ..io.paths import default_cache_dir
 from ..modeling import CONFIGS, Sam, SamConfig
@@ -145,6 +146,9 @@ def download(url: str, dest: str | os.PathLike, expected_size: int | None = None
     place; a mismatch deletes it and raises DownloadError. A verified file gets
     a ``<dest>.sha256`` record (hash, size, modification time).
 
+    With ``$SAMWIDGETS_OFFLINE`` set (:mod:`samwidgets.io.network`) only an existing ``dest`` is
+    returned; a download that would be needed raises :class:`~samwidgets.io.network.OfflineError`.
+
     An existing ``dest`` of the expected size (or any size when none is
     given) is returned without touching the network, but with ``sha256`` only
     once it is known to have that hash: from its record, else by hashing it
@@ -154,6 +158,7 @@ def download(url: str, dest: str | os.PathLike, expected_size: int | None = None
     dest = Path(dest)
     if _reuse_existing(dest, expected_size, sha256):
         return dest
+    check_online(f"download of {url} to {dest}")  # SAMWIDGETS_OFFLINE: a cached file only, never the network
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     digest = _StreamDigest() if sha256 else None

@@ -41,8 +41,8 @@ import torch
 import torch.nn.functional as F
 
 from ..inference.cache import CachedEmbedding, EmbeddingCache, image_digest, model_fingerprint
-from ..modeling.fast import enable_fast_paths, fast_paths_enabled
 from ..io.paths import default_cache_dir
+from ..modeling.fast import enable_fast_paths, fast_paths_enabled
 from .model import SAM2Base
 from .transforms import SAM2Transforms
 

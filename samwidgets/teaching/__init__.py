@@ -5,12 +5,15 @@ online); everything they need beyond the library's own API lives here, so the no
 """
 
 from .display import show_anns, show_box, show_mask, show_points
-from .models import MODEL_NAMES, describe_model, is_bundled, load_model
+from .models import MODEL_ENV, MODEL_NAMES, ModelChoice, choose_model, describe_model, is_bundled, load_model
 from .photos import DemoPhoto, PhotoError, load_photo, reference_photo, unseen_photos
 from .records import bsds_summary, recorded_bsds_evaluation
 
 __all__ = [
+    "MODEL_ENV",
     "MODEL_NAMES",
+    "ModelChoice",
+    "choose_model",
     "DemoPhoto",
     "PhotoError",
     "describe_model",

@@ -1,20 +1,77 @@
-"""The notebooks' ``MODEL`` setting: "default" is the bundled model, an official name downloads SAM's weights."""
+"""The notebooks' ``MODEL`` setting: "auto", "default" (the bundled model), an official name, or a path.
+
+``MODEL = "auto"`` picks the best model this machine can get, and says which and why:
+
+* the official SAM ``vit_b`` when a GPU is present, MobileSAM (``mobile_sam``, 41 MB, seconds per image on
+  a CPU) otherwise, when its file is in the cache already or its server answers within a few seconds;
+* the bundled model otherwise: offline, with ``SAMWIDGETS_OFFLINE=1`` (no connection is tried), or when the
+  download fails.
+
+``$SAMWIDGETS_MODEL`` overrides the cell's ``MODEL`` in every notebook at once (a teacher sets it once): any
+registered name, "auto", "default" or a checkpoint path.
+"""
 
 from __future__ import annotations
 
+import os
+import warnings
+from dataclasses import dataclass
+
 import torch
 
-from ..hub.checkpoints import from_pretrained
+from ..hub.checkpoints import DownloadError, checkpoint_path, from_pretrained
 from ..hub.default_model import load_default
-from ..hub.registry import BUNDLED_MODEL_NAME
+from ..hub.registry import BUNDLED_MODEL_NAME, get_checkpoint_spec
+from ..io.network import can_reach
 from ..modeling import CONFIGS, Sam
+from ..runtime.devices import resolve_device
 from ..sam2 import SAM2Base
 
-__all__ = ["MODEL_NAMES", "describe_model", "is_bundled", "load_model"]
+__all__ = ["MODEL_ENV", "MODEL_NAMES", "ModelChoice", "choose_model", "describe_model", "is_bundled", "load_model"]
 
-#: What the setup cell's ``MODEL`` may be: the bundled model (offline), an official SAM checkpoint or
-#: MobileSAM's (online).
-MODEL_NAMES = ("default", "vit_b", "vit_l", "vit_h", "mobile_sam")
+#: What the setup cell's ``MODEL`` may be: "auto", the bundled model (offline), an official SAM checkpoint or
+#: MobileSAM's (online); a checkpoint path works too.
+MODEL_NAMES = ("auto", "default", "vit_b", "vit_l", "vit_h", "mobile_sam")
+
+#: The environment variable that overrides ``MODEL`` in every notebook.
+MODEL_ENV = "SAMWIDGETS_MODEL"
+
+#: Seconds "auto" waits for the download server before it settles for the bundled model.
+AUTO_CONNECT_TIMEOUT_S = 3.0
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """What ``load_model`` loads (a name or a path) and why, in words."""
+
+    name: str
+    reason: str
+    auto: bool = False  # chosen by "auto": a failed download falls back to the bundled model
+
+
+def choose_model(name: str = "auto", device: str | torch.device | None = None,
+                 timeout: float = AUTO_CONNECT_TIMEOUT_S) -> ModelChoice:
+    """What ``MODEL = name`` means on this machine: ``$SAMWIDGETS_MODEL`` first, then "auto" resolved.
+
+    "auto" wants ``vit_b`` on a GPU and ``mobile_sam`` on a CPU; it takes it when the file is in the cache
+    or the server answers within ``timeout`` seconds, else the bundled model. Nothing is downloaded here.
+    """
+    override = os.environ.get(MODEL_ENV, "").strip()
+    reason = f"MODEL = {name!r}"
+    if override:
+        name, reason = override, f"${MODEL_ENV} = {override!r} overrides MODEL = {name!r}"
+    if name != "auto":
+        return ModelChoice(name, reason)
+    on_gpu = resolve_device(device).type == "cuda"
+    wanted, machine = ("vit_b", "a GPU is present") if on_gpu else ("mobile_sam", "no GPU")
+    if checkpoint_path(wanted).is_file():
+        return ModelChoice(wanted, f"auto: {machine}, and {wanted}'s file is in the cache", auto=True)
+    reachable, why_not = can_reach(get_checkpoint_spec(wanted).url, timeout)
+    if not reachable:
+        return ModelChoice("default", f"auto: {machine}, but {wanted} cannot be downloaded ({why_not}): the "
+                                      "bundled model, which needs no download", auto=True)
+    return ModelChoice(wanted, f"auto: {machine}, and the network answers: {wanted} "
+                               f"({get_checkpoint_spec(wanted).size / 1e6:.0f} MB, downloaded once)", auto=True)
 
 
 def load_model(name: str = "default", device: str | torch.device | None = None) -> Sam | SAM2Base:
@@ -25,14 +82,25 @@ def load_model(name: str = "default", device: str | torch.device | None = None) 
     "mobile_sam" (also "vit_t") MobileSAM's (41 MB, seconds per image on a CPU), downloaded once into the
     cache directory and checked against their sha256. A path to a checkpoint file of one of these models
     works too. A SAM 2 name ("sam2.1_hiera_tiny", ...) gives a SAM 2 model, for ``SAM2ImagePredictor``
-    (09_sam_family.ipynb; the other notebooks run SAM's predictor).
+    (09_sam_family.ipynb; the other notebooks run SAM's predictor). "auto" and ``$SAMWIDGETS_MODEL``: see
+    :func:`choose_model`; the choice and its reason are printed.
     """
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"MODEL must be one of {', '.join(map(repr, MODEL_NAMES))} or a checkpoint path, "
                          f"got {name!r}")
-    if name in ("default", BUNDLED_MODEL_NAME):
+    choice = choose_model(name, device)
+    if choice.auto or choice.name != name:
+        print(f"model: {choice.name} ({choice.reason})")
+    if choice.name in ("default", BUNDLED_MODEL_NAME):
         return load_default(device=device)
-    return from_pretrained(name, device=device).eval()
+    try:
+        return from_pretrained(choice.name, device=device).eval()
+    except (DownloadError, OSError) as error:
+        if not choice.auto:
+            raise
+        warnings.warn(f"MODEL = 'auto': {choice.name} could not be loaded ({error}); using the bundled model",
+                      stacklevel=2)
+        return load_default(device=device)
 
 
 def is_bundled(sam: Sam) -> bool:
