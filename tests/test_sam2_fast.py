@@ -123,3 +123,18 @@ def test_predictor_switch_and_both_paths_agree():
                             *predictor.predict(point_coords=[[40, 30]], point_labels=[1], return_logits=True))
     for plain, quick in zip(results[False], results[True]):
         np.testing.assert_allclose(np.asarray(quick), np.asarray(plain), atol=1e-4, rtol=0)
+
+
+def test_a_position_embedding_cached_under_inference_mode_serves_any_mode():
+    trunk = random_trunk()
+    x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(7))
+    with fast_paths(trunk):
+        with torch.inference_mode():
+            first = trunk(x)[0]
+        for p in trunk.parameters():
+            p.requires_grad_(False)  # a frozen model: the cache serves a recorded graph too
+        image = x.clone().requires_grad_(True)
+        again = trunk(image)[0]
+        again.sum().backward()
+    assert image.grad is not None
+    torch.testing.assert_close(again.detach(), first.clone(), atol=ATOL, rtol=0)
