@@ -1,4 +1,5 @@
-"""Shared fixtures: the reference-parity data and a tiny model built from it."""
+"""Shared fixtures: the reference-parity data and a tiny model built from it, and the device the device-aware
+tests run on (``test_device``: $SAMWIDGETS_TEST_DEVICE, the CPU by default; see tests/on_device.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from hypothesis import settings
+from on_device import device_from_env, full_precision
 
 from samwidgets import SamConfig, SamPredictor, build_sam
 from samwidgets.io.network import OFFLINE_ENV
@@ -49,6 +51,35 @@ def tiny_sam(parity, tiny_config):
 @pytest.fixture()
 def tiny_predictor(tiny_sam, parity) -> SamPredictor:
     predictor = SamPredictor(tiny_sam)
+    predictor.set_image(parity["image"].numpy())
+    return predictor
+
+
+@pytest.fixture(scope="session")
+def test_device() -> torch.device:
+    """The device of the device-aware tests: $SAMWIDGETS_TEST_DEVICE ("cpu" when unset), TF32 off on a GPU.
+
+    A device this machine lacks fails every test that asks for it (pytest.fail, never a skip): a GPU run that
+    finds no GPU must not pass on the CPU. tests/device/run.sh runs the device-aware tests with "cuda".
+    """
+    try:
+        device = device_from_env()
+    except ValueError as error:
+        pytest.fail(str(error), pytrace=False)
+    full_precision(device)
+    return device
+
+
+@pytest.fixture()
+def device_sam(parity, tiny_config, test_device):
+    """The tiny reference-parity model on the test device (``tiny_sam`` stays on the CPU for the other tests)."""
+    return build_sam(tiny_config, parity["state_dict"]).to(test_device)
+
+
+@pytest.fixture()
+def device_predictor(device_sam, parity) -> SamPredictor:
+    """``tiny_predictor`` on the test device: the tiny model, the parity image set."""
+    predictor = SamPredictor(device_sam)
     predictor.set_image(parity["image"].numpy())
     return predictor
 

@@ -1,4 +1,6 @@
-"""Embeddings are computed once per (image, model) and reused; disk entries survive and never lie."""
+"""Embeddings are computed once per (image, model) and reused; disk entries survive and never lie.
+
+The model runs on ``test_device`` (tests/on_device.py): entries read from disk come back onto its device."""
 
 from __future__ import annotations
 
@@ -28,9 +30,9 @@ def _image(seed: int, shape=(60, 80, 3)) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, size=shape, dtype=np.uint8)
 
 
-def test_seen_image_is_not_encoded_again(tiny_sam):
-    counter = EncoderCounter(tiny_sam)
-    predictor = SamPredictor(tiny_sam)
+def test_seen_image_is_not_encoded_again(device_sam):
+    counter = EncoderCounter(device_sam)
+    predictor = SamPredictor(device_sam)
     a, b = _image(0), _image(1)
     predictor.set_image(a)
     emb_a = predictor.get_image_embedding().clone()
@@ -44,9 +46,9 @@ def test_seen_image_is_not_encoded_again(tiny_sam):
     assert counter.calls == 2
 
 
-def test_lru_evicts_oldest(tiny_sam):
-    counter = EncoderCounter(tiny_sam)
-    predictor = SamPredictor(tiny_sam, cache_size=2)
+def test_lru_evicts_oldest(device_sam):
+    counter = EncoderCounter(device_sam)
+    predictor = SamPredictor(device_sam, cache_size=2)
     for seed in (0, 1, 2):
         predictor.set_image(_image(seed))
     predictor.set_image(_image(2))
@@ -56,50 +58,50 @@ def test_lru_evicts_oldest(tiny_sam):
     assert counter.calls == 4
 
 
-def test_changed_weights_give_a_new_key(tiny_sam):
-    counter = EncoderCounter(tiny_sam)
-    predictor = SamPredictor(tiny_sam)
+def test_changed_weights_give_a_new_key(device_sam):
+    counter = EncoderCounter(device_sam)
+    predictor = SamPredictor(device_sam)
     image = _image(0)
     predictor.set_image(image)
-    before = model_fingerprint(tiny_sam)
+    before = model_fingerprint(device_sam)
     with torch.no_grad():
-        tiny_sam.image_encoder.neck[1].weight.mul_(2.0)  # in place, as an optimiser step does
-    assert model_fingerprint(tiny_sam) != before
+        device_sam.image_encoder.neck[1].weight.mul_(2.0)  # in place, as an optimiser step does
+    assert model_fingerprint(device_sam) != before
     predictor.set_image(image)
     assert counter.calls == 2
 
 
-def test_fingerprint_depends_on_weights_not_object(tiny_sam, parity, tiny_config):
+def test_fingerprint_depends_on_weights_not_object(device_sam, parity, tiny_config):
     from samwidgets import build_sam
 
-    twin = build_sam(tiny_config, parity["state_dict"])
-    assert model_fingerprint(twin) == model_fingerprint(tiny_sam)
+    twin = build_sam(tiny_config, parity["state_dict"])  # on the CPU: the key is the same wherever the weights are
+    assert model_fingerprint(twin) == model_fingerprint(device_sam)
 
 
-def test_disk_cache_is_shared_across_predictors(tiny_sam, tmp_path):
+def test_disk_cache_is_shared_across_predictors(device_sam, tmp_path):
     image = _image(3)
-    first = SamPredictor(tiny_sam, disk_cache=tmp_path)
+    first = SamPredictor(device_sam, disk_cache=tmp_path)
     first.set_image(image)
     files = list(tmp_path.glob("*.pt"))
     assert len(files) == 1
-    counter = EncoderCounter(tiny_sam)
-    second = SamPredictor(tiny_sam, disk_cache=tmp_path)
+    counter = EncoderCounter(device_sam)
+    second = SamPredictor(device_sam, disk_cache=tmp_path)
     second.set_image(image)
     assert counter.calls == 0 and second.last_set_image_cached
     torch.testing.assert_close(second.get_image_embedding(), first.get_image_embedding())
     assert second.input_size == first.input_size and second.original_size == first.original_size
 
 
-def test_disk_cache_default_dir_from_env(tiny_sam, tmp_path, monkeypatch):
+def test_disk_cache_default_dir_from_env(device_sam, tmp_path, monkeypatch):
     monkeypatch.setenv("SAMWIDGETS_CACHE_DIR", str(tmp_path))
-    SamPredictor(tiny_sam, disk_cache=True).set_image(_image(4))
+    SamPredictor(device_sam, disk_cache=True).set_image(_image(4))
     assert len(list((tmp_path / "embeddings").glob("*.pt"))) == 1
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip_bytes", "garbage"])
-def test_corrupt_disk_entry_is_discarded_and_recomputed(tiny_sam, tmp_path, damage):
+def test_corrupt_disk_entry_is_discarded_and_recomputed(device_sam, tmp_path, damage):
     image = _image(5)
-    SamPredictor(tiny_sam, disk_cache=tmp_path).set_image(image)
+    SamPredictor(device_sam, disk_cache=tmp_path).set_image(image)
     (path,) = tmp_path.glob("*.pt")
     data = path.read_bytes()
     if damage == "truncate":
@@ -111,12 +113,12 @@ def test_corrupt_disk_entry_is_discarded_and_recomputed(tiny_sam, tmp_path, dama
         path.write_bytes(bytes(raw))
     else:
         path.write_bytes(b"not a torch file")
-    counter = EncoderCounter(tiny_sam)
-    predictor = SamPredictor(tiny_sam, disk_cache=tmp_path)
+    counter = EncoderCounter(device_sam)
+    predictor = SamPredictor(device_sam, disk_cache=tmp_path)
     with pytest.warns(RuntimeWarning, match="discarding corrupt embedding cache file"):
         predictor.set_image(image)
     assert counter.calls == 1 and not predictor.last_set_image_cached
-    fresh = SamPredictor(tiny_sam, cache_size=0)
+    fresh = SamPredictor(device_sam, cache_size=0)
     fresh.set_image(image)
     torch.testing.assert_close(predictor.get_image_embedding(), fresh.get_image_embedding())
     # the recomputed entry was written back, whole
@@ -125,7 +127,7 @@ def test_corrupt_disk_entry_is_discarded_and_recomputed(tiny_sam, tmp_path, dama
         assert EmbeddingCache(disk_dir=tmp_path).get(path.stem) is not None
 
 
-def test_crash_during_write_leaves_no_trusted_file(tiny_sam, tmp_path, monkeypatch):
+def test_crash_during_write_leaves_no_trusted_file(device_sam, tmp_path, monkeypatch):
     real_save = torch.save
 
     def crashing_save(obj, f, *args, **kwargs):
@@ -133,16 +135,16 @@ def test_crash_during_write_leaves_no_trusted_file(tiny_sam, tmp_path, monkeypat
         raise KeyboardInterrupt("power cut")
 
     monkeypatch.setattr(torch, "save", crashing_save)
-    predictor = SamPredictor(tiny_sam, disk_cache=tmp_path)
+    predictor = SamPredictor(device_sam, disk_cache=tmp_path)
     with pytest.raises(KeyboardInterrupt):
         predictor.set_image(_image(6))
     monkeypatch.setattr(torch, "save", real_save)
     assert os.listdir(tmp_path) == []  # neither the final file nor the temporary one
 
 
-def test_cache_hit_costs_far_less_than_an_encode(tiny_sam):
+def test_cache_hit_costs_far_less_than_an_encode(device_sam):
     """Functional check (timing targets live in the benchmark): a hit runs no encoder and no resize."""
-    predictor = SamPredictor(tiny_sam)
+    predictor = SamPredictor(device_sam)
     image = _image(7, shape=(300, 400, 3))
     predictor.set_image(image)
     calls = []

@@ -36,7 +36,7 @@ def test_device_recipe_smoke_run_on_the_cpu(tmp_path):
     torch.save({k: v.half() if v.is_floating_point() else v for k, v in build_sam(config).state_dict().items()},
                data / "init.pt")
     out = tmp_path / "out"
-    env = {**os.environ, "SMOKE": "1", "DATA": str(data), "OUT": str(out)}
+    env = {**os.environ, "SMOKE": "1", "DATA": str(data), "OUT": str(out), "TRAIN_SECONDS": "321"}
     result = subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert sorted(p.name for p in out.iterdir()) == ["args.json", "log.csv", "weights_ema_fp16.pt",
@@ -44,6 +44,7 @@ def test_device_recipe_smoke_run_on_the_cpu(tmp_path):
     assert [int(r["step"]) for r in csv.DictReader((out / "log.csv").open())] == [1, 2, 3]
     args = json.loads((out / "args.json").read_text())
     assert (args["schedule"], args["ema"], args["workers"]) == ("constant", "0.999", "2")
+    assert args["time_limit"] == "321.0"  # TRAIN_SECONDS: what tests/device/lent.sh leaves for the training
     for name in ("weights_fp16.pt", "weights_ema_fp16.pt"):
         state = torch.load(out / name, weights_only=True)
         assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())

@@ -1,5 +1,9 @@
 """The fast paths (samwidgets.modeling.fast) against the plain modeling code: the same outputs within float
-tolerance, the same gradients, the same state dict; and the switch itself."""
+tolerance, the same gradients, the same state dict; and the switch itself.
+
+The comparisons run on ``test_device`` ($SAMWIDGETS_TEST_DEVICE: the CPU by default, CUDA in tests/device/run.sh):
+weights and inputs are drawn on the CPU, then moved, so both devices see the same numbers; float tolerances come
+from ``tolerance`` (the CPU's own values on the CPU), exact comparisons stay exact."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from on_device import tolerance
 from small_configs import CNN_SMALL, SMALL
 
 from samwidgets import CONFIGS, SamPredictor, build_sam, load_default
@@ -82,8 +87,8 @@ def test_the_switch_leaves_subclasses_alone():
     assert type(block) is FastBlock and type(block.attn) is MyAttention
 
 
-def test_predictor_turns_the_switch():
-    model = build_sam(SMALL)
+def test_predictor_turns_the_switch(test_device):
+    model = build_sam(SMALL).to(test_device)
     assert SamPredictor(model).fast and fast_paths_enabled(model)
     predictor = SamPredictor(model, fast=False)
     assert not predictor.fast and not fast_paths_enabled(model)
@@ -96,59 +101,62 @@ def test_predictor_turns_the_switch():
 # -- (a) the parity fixture: plain, fast and the reference -------------------------------------------
 
 @pytest.fixture(scope="module")
-def parity_predictors(parity, tiny_config):
-    """(plain, fast) predictors of the reference-parity model, its image set."""
-    plain, fast_model = _pair(build_sam(tiny_config, parity["state_dict"]))
+def parity_predictors(parity, tiny_config, test_device):
+    """(plain, fast) predictors of the reference-parity model on the test device, its image set."""
+    plain, fast_model = _pair(build_sam(tiny_config, parity["state_dict"]).to(test_device))
     predictors = SamPredictor(plain, fast=False), SamPredictor(fast_model, fast=True)
     for p in predictors:
         p.set_image(parity["image"].numpy())
     return predictors
 
 
-def test_parity_embeddings_plain_and_fast(parity_predictors, parity):
+def test_parity_embeddings_plain_and_fast(parity_predictors, parity, test_device):
     plain, fast_p = parity_predictors
     assert not plain.fast and fast_p.fast
+    tol = tolerance(test_device, atol=1e-5, rtol=0)
     for p in parity_predictors:
-        torch.testing.assert_close(p.get_image_embedding(), parity["image_embedding"], atol=1e-5, rtol=0)
-    torch.testing.assert_close(plain.get_image_embedding(), fast_p.get_image_embedding(), atol=1e-5, rtol=0)
+        torch.testing.assert_close(p.get_image_embedding().cpu(), parity["image_embedding"], **tol)
+    torch.testing.assert_close(plain.get_image_embedding(), fast_p.get_image_embedding(), **tol)
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_parity_cases_plain_and_fast(parity_predictors, parity, case):
+def test_parity_cases_plain_and_fast(parity_predictors, parity, case, test_device):
     """Both paths give the reference's outputs (the tolerances of test_parity) and each other's."""
     ref = parity["cases"][case]
     inputs = {k: v.numpy() if isinstance(v, torch.Tensor) else v for k, v in ref["inputs"].items()}
     outs = []
     for p in parity_predictors:
-        logits, iou, low_res = p.predict(**inputs, return_logits=True)
-        np.testing.assert_allclose(low_res, ref["low_res_logits"].numpy(), atol=1e-4, rtol=0)
-        np.testing.assert_allclose(logits, ref["logits"].numpy(), atol=1e-4, rtol=0)
-        np.testing.assert_allclose(iou, ref["iou_predictions"].numpy(), atol=1e-5, rtol=0)
+        logits, iou, low_res = p.predict(**inputs, return_logits=True)  # numpy: back on the CPU
+        np.testing.assert_allclose(low_res, ref["low_res_logits"].numpy(), **tolerance(test_device, atol=1e-4, rtol=0))
+        np.testing.assert_allclose(logits, ref["logits"].numpy(), **tolerance(test_device, atol=1e-4, rtol=0))
+        np.testing.assert_allclose(iou, ref["iou_predictions"].numpy(), **tolerance(test_device, atol=1e-5, rtol=0))
         outs.append((logits, iou, low_res))
     for plain_out, fast_out in zip(*outs, strict=True):
-        np.testing.assert_allclose(plain_out, fast_out, **LOGITS_TOL)
+        np.testing.assert_allclose(plain_out, fast_out, **tolerance(test_device, **LOGITS_TOL))
 
 
-def test_parity_sam_forward_plain_and_fast(parity, tiny_config):
+def test_parity_sam_forward_plain_and_fast(parity, tiny_config, test_device):
     """Sam.forward, the batched end-to-end API: plain = fast = the reference."""
-    plain, fast_model = _pair(build_sam(tiny_config, parity["state_dict"]))
+    plain, fast_model = _pair(build_sam(tiny_config, parity["state_dict"]).to(test_device))
     predictor = SamPredictor(copy.deepcopy(plain), fast=False)  # only for its transform
     hw = tuple(parity["original_size"])
-    image = torch.as_tensor(parity["resized_image"].numpy()).permute(2, 0, 1)
+    image = torch.as_tensor(parity["resized_image"].numpy()).permute(2, 0, 1).to(test_device)
     ref_box = parity["cases"]["box"]
     box = predictor.transform.apply_boxes(ref_box["inputs"]["box"].numpy(), hw)
     points = predictor.transform.apply_coords(np.array([[100.0, 62.0], [15.0, 130.0]]), hw)
     batch = [
-        {"image": image, "original_size": hw, "boxes": torch.as_tensor(box, dtype=torch.float)},
-        {"image": image, "original_size": hw, "point_coords": torch.as_tensor(points, dtype=torch.float)[:, None],
-         "point_labels": torch.ones(2, 1, dtype=torch.int)},
+        {"image": image, "original_size": hw, "boxes": torch.as_tensor(box, dtype=torch.float, device=test_device)},
+        {"image": image, "original_size": hw,
+         "point_coords": torch.as_tensor(points, dtype=torch.float, device=test_device)[:, None],
+         "point_labels": torch.ones(2, 1, dtype=torch.int, device=test_device)},
     ]
     out_plain = plain(batch, multimask_output=False)
     out_fast = fast_model(batch, multimask_output=False)
-    np.testing.assert_allclose(out_plain[0]["low_res_logits"][0].numpy(), ref_box["low_res_logits"].numpy(), atol=1e-4)
+    np.testing.assert_allclose(out_plain[0]["low_res_logits"][0].cpu().numpy(), ref_box["low_res_logits"].numpy(),
+                               **tolerance(test_device, atol=1e-4))
     for a, b in zip(out_plain, out_fast, strict=True):
-        torch.testing.assert_close(a["low_res_logits"], b["low_res_logits"], **LOGITS_TOL)
-        torch.testing.assert_close(a["iou_predictions"], b["iou_predictions"], **LOGITS_TOL)
+        torch.testing.assert_close(a["low_res_logits"], b["low_res_logits"], **tolerance(test_device, **LOGITS_TOL))
+        torch.testing.assert_close(a["iou_predictions"], b["iou_predictions"], **tolerance(test_device, **LOGITS_TOL))
         assert a["masks"].shape == b["masks"].shape and a["masks"].dtype == torch.bool
     assert out_plain[1]["masks"].shape == (2, 1, *hw)
 
@@ -156,10 +164,12 @@ def test_parity_sam_forward_plain_and_fast(parity, tiny_config):
 # -- (b) the bundled model through the predictor ------------------------------------------------------
 
 def _compare_predictors(plain: SamPredictor, fast_p: SamPredictor, image: np.ndarray) -> None:
-    """Points, a box, a mask prompt, multimask on and off, batched prompts: the same outputs."""
+    """Points, a box, a mask prompt, multimask on and off, batched prompts: the same outputs (on the models' device)."""
+    device = plain.device
+    logits_tol = tolerance(device, **LOGITS_TOL)
     for p in (plain, fast_p):
         p.set_image(image)
-    torch.testing.assert_close(plain.features, fast_p.features, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(plain.features, fast_p.features, **tolerance(device, atol=1e-5, rtol=1e-5))
     h, w = image.shape[:2]
     points = np.array([[0.3 * w, 0.4 * h], [0.7 * w, 0.6 * h]])
     box = np.array([0.1 * w, 0.2 * h, 0.6 * w, 0.9 * h])
@@ -167,7 +177,7 @@ def _compare_predictors(plain: SamPredictor, fast_p: SamPredictor, image: np.nda
     def both(**kwargs):
         outs = [p.predict(**kwargs, return_logits=True) for p in (plain, fast_p)]
         for a, b in zip(*outs, strict=True):
-            np.testing.assert_allclose(a, b, **LOGITS_TOL)
+            np.testing.assert_allclose(a, b, **logits_tol)
         return outs[1]
 
     for multimask in (True, False):
@@ -180,11 +190,13 @@ def _compare_predictors(plain: SamPredictor, fast_p: SamPredictor, image: np.nda
              multimask_output=multimask)
 
     # several prompts in one batch (prompts in the resized frame), with and without boxes and masks
-    coords = torch.as_tensor(plain.transform.apply_coords(points, (h, w)), dtype=torch.float)[:, None]  # 2 x 1 x 2
-    labels = torch.ones(2, 1, dtype=torch.int)
-    boxes = torch.as_tensor(plain.transform.apply_boxes(np.stack([box, box / 2]), (h, w)), dtype=torch.float)
+    coords = torch.as_tensor(plain.transform.apply_coords(points, (h, w)), dtype=torch.float,
+                             device=device)[:, None]  # 2 x 1 x 2
+    labels = torch.ones(2, 1, dtype=torch.int, device=device)
+    boxes = torch.as_tensor(plain.transform.apply_boxes(np.stack([box, box / 2]), (h, w)), dtype=torch.float,
+                            device=device)
     s = plain.model.config.low_res_mask_size
-    masks_in = torch.randn(2, 1, s, s, generator=torch.Generator().manual_seed(0))
+    masks_in = torch.randn(2, 1, s, s, generator=torch.Generator().manual_seed(0)).to(device)
     batches = [dict(point_coords=coords, point_labels=labels),
                dict(point_coords=None, point_labels=None, boxes=boxes),
                dict(point_coords=coords, point_labels=labels, boxes=boxes, mask_input=masks_in)]
@@ -192,35 +204,36 @@ def _compare_predictors(plain: SamPredictor, fast_p: SamPredictor, image: np.nda
         for multimask in (True, False):
             outs = [p.predict_torch(**kwargs, multimask_output=multimask, return_logits=True) for p in (plain, fast_p)]
             for a, b in zip(*outs, strict=True):
-                torch.testing.assert_close(a, b, **LOGITS_TOL)
+                torch.testing.assert_close(a, b, **logits_tol)
 
 
-def test_bundled_model_plain_and_fast_predictors_agree():
-    plain, fast_model = _pair(load_default())
+def test_bundled_model_plain_and_fast_predictors_agree(test_device):
+    plain, fast_model = _pair(load_default(test_device))
     image = SceneGenerator(image_size=256)(HELD_OUT_SEED_START).image[:192]  # landscape: the encoder pads
     _compare_predictors(SamPredictor(plain, fast=False), SamPredictor(fast_model), np.ascontiguousarray(image))
 
 
-def test_cnn_model_with_high_res_features_and_dense_prompts_plain_and_fast_agree():
+def test_cnn_model_with_high_res_features_and_dense_prompts_plain_and_fast_agree(test_device):
     """The CNN encoder's packed early features and points drawn into the dense embedding, both paths."""
     torch.manual_seed(0)
     model = build_sam(CNN_SMALL.replace(dense_prompts=True)).eval()
     with torch.no_grad():  # non-zero dense-prompt vectors, so the points really change the dense embedding
         model.prompt_encoder.dense_prompt_embed.weight.normal_()
-    plain, fast_model = _pair(model)
+    plain, fast_model = _pair(model.to(test_device))
     image = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
     _compare_predictors(SamPredictor(plain, fast=False), SamPredictor(fast_model), image)
 
 
-def test_decode_tokens_then_masks_of_rows_plain_and_fast():
+def test_decode_tokens_then_masks_of_rows_plain_and_fast(test_device):
     """The automatic mask generator's two-step decoding: decode all prompts, upscale some rows."""
     torch.manual_seed(0)
     for config in (SMALL, CNN_SMALL):
-        plain, fast_model = _pair(build_sam(config).eval())
+        plain, fast_model = _pair(build_sam(config).eval().to(test_device))
         with torch.no_grad():
-            emb = plain.image_encoder(torch.randn(1, 3, 64, 64))
-            coords, labels = torch.rand(5, 1, 2) * 64, torch.ones(5, 1, dtype=torch.int)
-            rows = torch.tensor([0, 3, 4])
+            emb = plain.image_encoder(torch.randn(1, 3, 64, 64).to(test_device))
+            coords = (torch.rand(5, 1, 2) * 64).to(test_device)
+            labels = torch.ones(5, 1, dtype=torch.int, device=test_device)
+            rows = torch.tensor([0, 3, 4], device=test_device)
             out = []
             for model in (plain, fast_model):
                 sparse, dense = model.prompt_encoder(points=(coords, labels), boxes=None, masks=None)
@@ -228,14 +241,14 @@ def test_decode_tokens_then_masks_of_rows_plain_and_fast():
                 decoded = decoder.decode_tokens(emb, model.prompt_encoder.get_dense_pe(), sparse, dense)
                 out.append((decoded.iou_pred, decoder.masks_of(decoded, rows), decoder.masks_of(decoded)))
         for a, b in zip(*out, strict=True):
-            torch.testing.assert_close(a, b, **LOGITS_TOL)
+            torch.testing.assert_close(a, b, **tolerance(test_device, **LOGITS_TOL))
         torch.testing.assert_close(out[0][1], out[0][2][rows])
 
 
-def test_automatic_mask_generator_in_both_modes():
+def test_automatic_mask_generator_in_both_modes(test_device):
     """The generator's predictor is fast; switched to plain, it runs the plain decoder: the same predictions."""
     torch.manual_seed(0)
-    model = build_sam(SMALL).eval()
+    model = build_sam(SMALL).eval().to(test_device)
     kwargs = dict(points_per_side=4, pred_iou_thresh=0.0, stability_score_thresh=0.0)
     plain_gen = SamAutomaticMaskGenerator(copy.deepcopy(model), **kwargs)
     enable_fast_paths(plain_gen.predictor.model, False)
@@ -251,45 +264,48 @@ def test_automatic_mask_generator_in_both_modes():
         outs.append((logits, iou))
         assert isinstance(generator.generate(image), list)
     for a, b in zip(*outs, strict=True):
-        torch.testing.assert_close(a, b, **LOGITS_TOL)
+        torch.testing.assert_close(a, b, **tolerance(test_device, **LOGITS_TOL))
 
 
 # -- (c) unit-level equivalences ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("num_keys", [1, 5, 7, FEW_KEYS, FEW_KEYS + 1, 64])
 @pytest.mark.parametrize("batch_q, batch_k", [(1, 1), (3, 3), (1, 3)])
-def test_attention_over_few_keys_equals_sdpa(num_keys, batch_q, batch_k):
+def test_attention_over_few_keys_equals_sdpa(num_keys, batch_q, batch_k, test_device):
     torch.manual_seed(num_keys)
-    q = torch.randn(batch_q, 4, 256, 16).expand(max(batch_q, batch_k), -1, -1, -1)  # B x heads x Nq x c
-    k = torch.randn(batch_k, 4, num_keys, 16)
-    v = torch.randn(batch_k, 4, num_keys, 16)
-    torch.testing.assert_close(attend(q, k, v), F.scaled_dot_product_attention(q, k, v), atol=2e-6, rtol=1e-5)
+    q = torch.randn(batch_q, 4, 256, 16).to(test_device).expand(max(batch_q, batch_k), -1, -1, -1)  # B x heads x Nq x c
+    k = torch.randn(batch_k, 4, num_keys, 16).to(test_device)
+    v = torch.randn(batch_k, 4, num_keys, 16).to(test_device)
+    torch.testing.assert_close(attend(q, k, v), F.scaled_dot_product_attention(q, k, v),
+                               **tolerance(test_device, atol=2e-6, rtol=1e-5))
 
 
 @pytest.mark.parametrize("batch_q, batch_k", [(3, 3), (1, 3), (3, 1)])
-def test_decoder_attention_with_a_shared_side_equals_the_plain_per_prompt_attention(batch_q, batch_k):
+def test_decoder_attention_with_a_shared_side_equals_the_plain_per_prompt_attention(batch_q, batch_k, test_device):
     """A batch-1 side (the image shared by all prompts) against the plain attention on copies of it."""
     torch.manual_seed(0)
-    plain = transformer.Attention(32, 4, downsample_rate=2)
+    plain = transformer.Attention(32, 4, downsample_rate=2).to(test_device)
     fast_attn = enable_fast_paths(copy.deepcopy(plain))
-    q, k = torch.randn(batch_q, 300, 32), torch.randn(batch_k, 7, 32)
+    q, k = torch.randn(batch_q, 300, 32).to(test_device), torch.randn(batch_k, 7, 32).to(test_device)
     b = max(batch_q, batch_k)
     expected = plain(q.expand(b, -1, -1), k.expand(b, -1, -1), k.expand(b, -1, -1))
-    torch.testing.assert_close(fast_attn(q, k, k), expected, atol=1e-5, rtol=1e-5)
+    tol = tolerance(test_device, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(fast_attn(q, k, k), expected, **tol)
     projected = {"k": fast_attn.project(k, "k")}  # an input projected beforehand gives the same
-    torch.testing.assert_close(fast_attn(q, None, k, projected=projected), expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(fast_attn(q, None, k, projected=projected), expected, **tol)
 
 
 @pytest.mark.parametrize("direction", ["tokens_to_image", "image_to_tokens", "image_to_tokens_prepared"])
 @pytest.mark.parametrize("batch_q, batch_k", [(1, 1), (2, 2), (1, 2), (2, 1)])
-def test_few_tokens_meet_the_image_without_projecting_it(direction, batch_q, batch_k):
+def test_few_tokens_meet_the_image_without_projecting_it(direction, batch_q, batch_k, test_device):
     """The folded projections (the image's 4096 tokens never projected) equal the plain attention."""
     torch.manual_seed(1)
-    plain = transformer.Attention(256, 8, downsample_rate=2)  # the decoder's cross-attention widths
+    plain = transformer.Attention(256, 8, downsample_rate=2).to(test_device)  # the decoder's cross-attention widths
     fast_attn = enable_fast_paths(copy.deepcopy(plain))
     tokens, image = torch.randn(batch_q, 7, 256), torch.randn(batch_k, 1024, 256)
     if direction != "tokens_to_image":
         tokens, image = torch.randn(batch_k, 7, 256), torch.randn(batch_q, 1024, 256)
+    tokens, image = tokens.to(test_device), image.to(test_device)
     b = max(batch_q, batch_k)
     if direction == "tokens_to_image":  # queries: the tokens; keys and values: the image
         expected = plain(tokens.expand(b, -1, -1), image.expand(b, -1, -1), image.expand(b, -1, -1))
@@ -298,17 +314,17 @@ def test_few_tokens_meet_the_image_without_projecting_it(direction, batch_q, bat
         expected = plain(image.expand(b, -1, -1), tokens.expand(b, -1, -1), tokens.expand(b, -1, -1))
         projected = {"q": fast_attn.project(image, "q")} if direction.endswith("prepared") else None
         got = fast_attn(None if projected else image, tokens, tokens, projected=projected)
-    torch.testing.assert_close(got, expected, atol=2e-5, rtol=1e-5)
+    torch.testing.assert_close(got, expected, **tolerance(test_device, atol=2e-5, rtol=1e-5))
 
 
-def test_the_folds_are_the_paths_taken_for_one_prompt(monkeypatch):
+def test_the_folds_are_the_paths_taken_for_one_prompt(monkeypatch, test_device):
     """A single-point predict on a vit-sized decoder runs both folds (not the projecting path)."""
     calls = []
     for name in ("_tokens_to_image", "_image_to_tokens"):
         original = getattr(FastDecoderAttention, name)
         monkeypatch.setattr(FastDecoderAttention, name,
                             lambda self, *a, _f=original, _n=name: calls.append(_n) or _f(self, *a))
-    predictor = SamPredictor(load_default("cpu"))
+    predictor = SamPredictor(load_default(test_device))
     predictor.set_image(np.zeros((64, 64, 3), np.uint8))
     predictor.predict(np.array([[20, 30]]), np.array([1]))
     assert {"_tokens_to_image", "_image_to_tokens"} <= set(calls)
@@ -316,22 +332,23 @@ def test_the_folds_are_the_paths_taken_for_one_prompt(monkeypatch):
 
 @pytest.mark.parametrize("hw", [(8, 8), (7, 9), (12, 5)])
 @pytest.mark.parametrize("block_tokens", [1024, 9, 1])
-def test_fast_global_attention_equals_plain(hw, block_tokens):
+def test_fast_global_attention_equals_plain(hw, block_tokens, test_device):
     """SDPA with the rel-pos bias as attn_mask, in blocks of query rows, equals the explicit softmax."""
     torch.manual_seed(0)
     plain = Attention(16, 2, qkv_bias=True, use_rel_pos=True, input_size=(8, 8))
     with torch.no_grad():
         plain.rel_pos_h.normal_()
         plain.rel_pos_w.normal_()
+    plain.to(test_device)
     fast_attn = enable_fast_paths(copy.deepcopy(plain))
     fast_attn.query_block_tokens = block_tokens
-    x = torch.randn(2, *hw, 16)
+    x = torch.randn(2, *hw, 16).to(test_device)
     with torch.no_grad():
-        torch.testing.assert_close(fast_attn(x), plain(x), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(fast_attn(x), plain(x), **tolerance(test_device, rtol=1e-5, atol=1e-5))
 
 
 @pytest.mark.parametrize("hw", [(7, 9), (10, 10), (4, 11)])
-def test_windowed_attention_with_bias_fill_equals_zero_padding_then_attending(hw):
+def test_windowed_attention_with_bias_fill_equals_zero_padding_then_attending(hw, test_device):
     torch.manual_seed(0)
     block = Block(dim=16, num_heads=2, mlp_ratio=2.0, qkv_bias=True, use_rel_pos=True, window_size=5,
                   input_size=(12, 12), eps=1e-6).eval()
@@ -339,32 +356,34 @@ def test_windowed_attention_with_bias_fill_equals_zero_padding_then_attending(hw
         block.attn.qkv.bias.normal_()  # a non-zero bias: the padded tokens' q, k, v
         block.attn.rel_pos_h.normal_()
         block.attn.rel_pos_w.normal_()
+    block.to(test_device)
     fast_block = enable_fast_paths(copy.deepcopy(block))
-    x = torch.randn(2, *hw, 16)  # B x H x W x D
+    x = torch.randn(2, *hw, 16).to(test_device)  # B x H x W x D
+    tol = tolerance(test_device, rtol=1e-5, atol=1e-5)
     with torch.no_grad():
         normed = block.norm1(x)
         windows, pad_hw = window_partition(normed, 5)  # the plain path: zero padding
         expected = window_unpartition(block.attn(windows), 5, pad_hw, hw)
-        torch.testing.assert_close(fast_block._windowed_attention(normed), expected, rtol=1e-5, atol=1e-5)
-        torch.testing.assert_close(fast_block(x), block(x), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(fast_block._windowed_attention(normed), expected, **tol)
+        torch.testing.assert_close(fast_block(x), block(x), **tol)
 
 
-def test_window_partition_filled():
-    x = torch.ones(1, 3, 3, 2)
-    windows, pad_hw = window_partition_filled(x, 2, torch.tensor([5.0, 7.0]))
+def test_window_partition_filled(test_device):
+    x = torch.ones(1, 3, 3, 2, device=test_device)
+    windows, pad_hw = window_partition_filled(x, 2, torch.tensor([5.0, 7.0], device=test_device))
     assert pad_hw == (4, 4) and windows.shape == (4, 2, 2, 2)
     assert windows[3, 1, 1].tolist() == [5.0, 7.0] and windows[0, 0, 0].tolist() == [1.0, 1.0]
     torch.testing.assert_close(window_unpartition(windows, 2, pad_hw, (3, 3)), x)
-    zeros, _ = window_partition_filled(x, 2, torch.zeros(2))
+    zeros, _ = window_partition_filled(x, 2, torch.zeros(2, device=test_device))
     assert torch.equal(zeros, window_partition(x, 2)[0])
 
 
 @pytest.mark.parametrize("hw", [(14, 14), (64, 64), (13, 5), (5, 13), (15, 29), (3, 3)])
-def test_one_pass_windows_equal_padding_then_permuting(hw):
+def test_one_pass_windows_equal_padding_then_permuting(hw, test_device):
     """window_partition_filled / window_unpartition_cropped against the plain pad-permute-reshape-crop."""
     torch.manual_seed(0)
-    x = torch.randn(2, *hw, 6)
-    fill = torch.randn(6)
+    x = torch.randn(2, *hw, 6).to(test_device)
+    fill = torch.randn(6).to(test_device)
     padded = fill.expand(2, -(-hw[0] // 7) * 7, -(-hw[1] // 7) * 7, 6).clone()
     padded[:, : hw[0], : hw[1]] = x
     expected, pad_hw = window_partition(padded, 7)
@@ -378,9 +397,9 @@ def test_one_pass_windows_equal_padding_then_permuting(hw):
                          ids=["small", "default_tiny", "default_cnn"])
 @pytest.mark.parametrize("input_hw", [None, (0.75, 1.0), (1.0, 0.15), (1, 5), (-1, -3)])
 @pytest.mark.parametrize("resize", [False, True])
-def test_upsampling_only_the_kept_rows_changes_no_value(config, input_hw, resize):
+def test_upsampling_only_the_kept_rows_changes_no_value(config, input_hw, resize, test_device):
     """FastSam.postprocess_masks upsamples only the low-res rows/columns the crop reads: bit-identical to the
-    plain (the reference's) upsample-everything-then-crop-then-resize."""
+    plain (the reference's) upsample-everything-then-crop-then-resize, on every device."""
     size, low = config.image_size, config.low_res_mask_size
     if input_hw is None:
         h, w = size, size
@@ -391,8 +410,8 @@ def test_upsampling_only_the_kept_rows_changes_no_value(config, input_hw, resize
     else:
         h, w = input_hw
     original = (2 * h + 1, w + 3) if resize else (h, w)
-    plain, fast_model = _pair(build_sam(config))
-    logits = torch.randn(2, 3, low, low)
+    plain, fast_model = _pair(build_sam(config).to(test_device))
+    logits = torch.randn(2, 3, low, low).to(test_device)
     expected = plain.postprocess_masks(logits, (h, w), original)
     assert torch.equal(fast_model.postprocess_masks(logits, (h, w), original), expected)
     if not resize:
@@ -404,7 +423,7 @@ def test_upsampling_only_the_kept_rows_changes_no_value(config, input_hw, resize
 
 @pytest.mark.parametrize("config", [SMALL.replace(window_size=3), CNN_SMALL.replace(dense_prompts=True)],
                          ids=["vit_padded_windows", "cnn_high_res_dense_prompts"])
-def test_gradients_plain_and_fast_agree(config):
+def test_gradients_plain_and_fast_agree(config, test_device):
     """A loss on the mask decoder's outputs, backpropagated through the whole model: the same gradients."""
     torch.manual_seed(0)
     model = build_sam(config)
@@ -412,35 +431,36 @@ def test_gradients_plain_and_fast_agree(config):
         for name, p in model.named_parameters():
             if "rel_pos" in name or "qkv.bias" in name or "dense_prompt_embed" in name:
                 p.normal_(std=0.5)  # non-zero: the padding's q, k, v and the rel-pos bias matter
-    plain, fast_model = _pair(model)
-    pixels = torch.randn(2, 3, 64, 64)
-    coords = torch.rand(2, 2, 2) * 64
-    labels = torch.tensor([[1, 0], [1, 1]])
+    plain, fast_model = _pair(model.to(test_device))
+    pixels = torch.randn(2, 3, 64, 64).to(test_device)
+    coords = (torch.rand(2, 2, 2) * 64).to(test_device)
+    labels = torch.tensor([[1, 0], [1, 1]], device=test_device)
     grads, outs = [], []
     for m in (plain, fast_model):
         m.train()
         emb = m.image_encoder(pixels)  # 2 x C x h x w: one image per prompt, as the training code passes
         sparse, dense = m.prompt_encoder(points=(coords, labels), boxes=None, masks=None)
         low_res, iou = m.mask_decoder(emb, m.prompt_encoder.get_dense_pe(), sparse, dense, multimask_output=True)
-        loss = (low_res.sigmoid() * torch.linspace(-1, 1, low_res.shape[-1])).sum() + iou.square().sum()
+        ramp = torch.linspace(-1, 1, low_res.shape[-1], device=test_device)
+        loss = (low_res.sigmoid() * ramp).sum() + iou.square().sum()
         loss.backward()
         outs.append((low_res.detach(), iou.detach()))
         grads.append({n: p.grad for n, p in m.named_parameters() if p.grad is not None})
     for a, b in zip(*outs, strict=True):
-        torch.testing.assert_close(a, b, **LOGITS_TOL)
+        torch.testing.assert_close(a, b, **tolerance(test_device, **LOGITS_TOL))
     assert grads[0].keys() == grads[1].keys() and len(grads[0]) > 0
     for name, g in grads[0].items():
         scale = max(1.0, float(g.abs().max()))
-        torch.testing.assert_close(grads[1][name], g, atol=1e-4 * scale, rtol=1e-4, msg=name)
+        torch.testing.assert_close(grads[1][name], g, **tolerance(test_device, atol=1e-4 * scale, rtol=1e-4), msg=name)
 
 
-def test_concurrent_encodes_do_not_share_bias_buffers():
+def test_concurrent_encodes_do_not_share_bias_buffers(test_device):
     """Two threads encoding at once with one model (the widget prefetches in a thread) get their own scratch."""
     import threading
 
     torch.manual_seed(0)
-    model = enable_fast_paths(build_sam(SMALL))
-    images = [torch.randn(1, 3, SMALL.image_size, SMALL.image_size) for _ in range(4)]
+    model = enable_fast_paths(build_sam(SMALL).to(test_device))
+    images = [torch.randn(1, 3, SMALL.image_size, SMALL.image_size).to(test_device) for _ in range(4)]
     with torch.no_grad():
         expected = [model.image_encoder(x) for x in images]
         results: dict[int, torch.Tensor] = {}
@@ -455,7 +475,7 @@ def test_concurrent_encodes_do_not_share_bias_buffers():
         for t in threads:
             t.join()
     for i in range(4):
-        torch.testing.assert_close(results[i], expected[i], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(results[i], expected[i], **tolerance(test_device, atol=1e-5, rtol=1e-5))
     assert getattr(fast._encoder_scratch, "buffers", None) is None  # nothing kept after the encodes
 
 

@@ -17,6 +17,7 @@ from samwidgets.cli.folders import clashing_stems, collect_images
 from samwidgets.cli.generate import image_id_for, main, thresholds_for
 from samwidgets.data import SceneGenerator
 from samwidgets.data.seeds import HELD_OUT_SEED_START
+from samwidgets.hub.registry import WEIGHTS_DIR
 from samwidgets.io.sa1b import read_sa1b, sa1b_masks
 
 FAST = ["--points-per-side", "4", "--pred-iou-thresh", "0.2", "--stability-score-thresh", "0", "--no-progress"]
@@ -81,13 +82,16 @@ def test_writes_sa1b_reports_broken_images_and_resumes(image_dir, tmp_path, caps
 
 
 def test_thresholds_default_per_model(image_dir, tmp_path, capsys):
-    # the bundled model's IoU head is under-confident: the reference's 0.88 / 0.95 would keep nothing
-    assert thresholds_for(True, None, None) == {"pred_iou_thresh": 0.25, "stability_score_thresh": 0.0}
+    # the bundled model's IoU head is under-confident: the reference's 0.88 / 0.95 would keep nothing; its own are
+    # what `samwidgets calibrate-generator` recorded beside its weights
+    record = json.loads((WEIGHTS_DIR / "generator_thresholds.json").read_text())
+    bundled = {"pred_iou_thresh": record["pred_iou_thresh"], "stability_score_thresh": record["stability_score_thresh"]}
+    assert thresholds_for(True, None, None) == bundled
     assert thresholds_for(False, None, None) == {"pred_iou_thresh": 0.88, "stability_score_thresh": 0.95}
     assert thresholds_for(True, 0.5, None) == {"pred_iou_thresh": 0.5, "stability_score_thresh": 0.0}
     out = tmp_path / "out"
     assert main([str(image_dir / "scene_1.png"), "--out", str(out), "--points-per-side", "4", "--no-progress"]) == 0
-    assert "pred_iou_thresh 0.25, stability_score_thresh 0" in capsys.readouterr().out
+    assert f"pred_iou_thresh {bundled['pred_iou_thresh']:g}, stability_score_thresh 0" in capsys.readouterr().out
     assert read_sa1b(out / "scene_1.json")["annotations"]
 
 

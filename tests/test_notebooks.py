@@ -6,11 +6,14 @@ including a failed assert; these tests check what nbval does not: that the serie
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import re
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 SERIES = [
@@ -98,3 +101,59 @@ def test_training_fills_are_never_called_unseen(name: str) -> None:
         if "unseen" in text or "never seen" in text or "never trained on" in text:
             fills = [f for f in TRAINING_FILLS if re.search(rf"\b{f}\b", text)]
             assert not fills, f"{name} calls a training fill unseen: {fills} in {text[:200]!r}"
+
+
+def exercises(nb: dict) -> list[tuple[str, str]]:
+    """(heading, the code cell under it) for every markdown cell whose heading starts with "Exercise"."""
+    cells, found = nb["cells"], []
+    for k, cell in enumerate(cells):
+        first_line = source(cell).lstrip().splitlines()[0] if source(cell).strip() else ""
+        if cell["cell_type"] == "markdown" and re.match(r"#+\s*Exercise\b", first_line):
+            code = next((source(c) for c in cells[k + 1 :] if c["cell_type"] == "code"), "")
+            found.append((first_line, code))
+    return found
+
+
+@pytest.mark.parametrize("name", SERIES)
+def test_every_notebook_has_exercises_that_check_themselves(name: str) -> None:
+    found = exercises(load(name))
+    assert len(found) >= 2, f"{name} has {len(found)} exercises (headings starting with 'Exercise'); two at least"
+    unchecked = [heading for heading, code in found if not re.search(r"\bcheck_\w+\(", code)]
+    assert not unchecked, f"{name}: these exercises call no checker: {unchecked}"
+    unanswered = [heading for heading, code in found if "answer = None" not in code]
+    assert not unanswered, f"{name}: these exercises do not start unanswered (answer = None): {unanswered}"
+
+
+@pytest.mark.parametrize("name", SERIES)
+def test_every_notebook_has_a_solution_notebook_that_runs_every_checker(name: str) -> None:
+    path = NOTEBOOKS_DIR / "solutions" / f"{name}.ipynb"
+    assert path.is_file(), f"{name} has no solutions notebook at {path}"
+    solution = json.loads(path.read_text())
+    assert source(code_cells(solution)[0]) == source(code_cells(load(name))[0]), f"{path.name}: not the series' setup"
+    checkers = {c for _, code in exercises(load(name)) for c in re.findall(r"\b(check_\w+)\(", code)}
+    solved = {c for cell in code_cells(solution) for c in re.findall(r"\b(check_\w+)\(", source(cell))}
+    assert checkers <= solved, f"{path.name} never calls {sorted(checkers - solved)}"
+    printed = "".join("".join(o.get("text", "")) for c in code_cells(solution) for o in c.get("outputs", []))
+    assert printed.count("Correct:") >= len(checkers), f"{path.name}: its stored outputs do not show every check passed"
+    counts = [c["execution_count"] for c in code_cells(solution)]
+    assert counts == list(range(1, len(counts) + 1)), f"{path.name} was not run once, top to bottom"
+
+
+def figure_size(data: str) -> tuple[int, int]:
+    """Width and height of a stored figure (base64 PNG or JPEG)."""
+    return Image.open(io.BytesIO(base64.b64decode(data))).size
+
+
+@pytest.mark.parametrize("name", SERIES)
+def test_figures_are_large_enough_to_project(name: str) -> None:
+    # a projected figure: a wide one at least 900 px across; a single square-ish image at least 550 px
+    small = []
+    for k, cell in enumerate(code_cells(load(name))):
+        for output in cell.get("outputs", []):
+            for kind in ("image/png", "image/jpeg"):
+                if kind not in output.get("data", {}):
+                    continue
+                width, height = figure_size(output["data"][kind])
+                if width < 900 and not (height >= 0.75 * width and width >= 550):
+                    small.append((k, width, height))
+    assert not small, f"{name}: figures too small to project (code cell, width, height): {small}"

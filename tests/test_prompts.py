@@ -1,4 +1,6 @@
-"""Prompts are validated: every call returns valid output or raises ValueError, never anything else."""
+"""Prompts are validated: every call returns valid output or raises ValueError, never anything else.
+
+The predictor runs on ``test_device`` (tests/on_device.py): the tiny model there, numpy in and out."""
 
 from __future__ import annotations
 
@@ -13,9 +15,9 @@ from samwidgets import SamPredictor
 H, W = 150, 200  # the parity image
 
 
-def test_predict_before_set_image(tiny_sam):
+def test_predict_before_set_image(device_sam):
     with pytest.raises(RuntimeError, match="set_image"):
-        SamPredictor(tiny_sam).predict(np.array([[1.0, 1.0]]), np.array([1]))
+        SamPredictor(device_sam).predict(np.array([[1.0, 1.0]]), np.array([1]))
 
 
 @pytest.mark.parametrize(
@@ -36,14 +38,14 @@ def test_predict_before_set_image(tiny_sam):
         ({"point_coords": "abc", "point_labels": [1]}, "numeric"),
     ],
 )
-def test_bad_prompts_name_the_problem(tiny_predictor, kwargs, pattern):
+def test_bad_prompts_name_the_problem(device_predictor, kwargs, pattern):
     with pytest.raises(ValueError, match=pattern):
-        tiny_predictor.predict(**kwargs)
+        device_predictor.predict(**kwargs)
 
 
-def test_accepts_lists_and_2d_mask_input(tiny_predictor):
-    masks, iou, low = tiny_predictor.predict([[100, 62]], [1], box=[57, 27, 142, 97])
-    masks2, _, _ = tiny_predictor.predict([[100, 62]], [1], box=[57, 27, 142, 97], mask_input=low[0])
+def test_accepts_lists_and_2d_mask_input(device_predictor):
+    masks, iou, low = device_predictor.predict([[100, 62]], [1], box=[57, 27, 142, 97])
+    masks2, _, _ = device_predictor.predict([[100, 62]], [1], box=[57, 27, 142, 97], mask_input=low[0])
     assert masks.shape == masks2.shape == (3, H, W)
 
 
@@ -69,10 +71,10 @@ floats = st.one_of(st.floats(min_value=-50, max_value=300), st.sampled_from([np.
     mask_shape=st.one_of(st.none(), st.sampled_from([(1, 256, 256), (256, 256), (1, 64, 64), (2, 256, 256)])),
     multimask=st.booleans(),
 )
-def test_random_prompts_give_valid_output_or_value_error(tiny_predictor, coords, labels, box, mask_shape, multimask):
+def test_random_prompts_give_valid_output_or_value_error(device_predictor, coords, labels, box, mask_shape, multimask):
     mask_input = None if mask_shape is None else np.zeros(mask_shape, np.float32)
     try:
-        out = tiny_predictor.predict(coords, labels, box, mask_input, multimask_output=multimask)
+        out = device_predictor.predict(coords, labels, box, mask_input, multimask_output=multimask)
     except ValueError:
         return
     _check_output(out, multimask)
@@ -86,9 +88,9 @@ def test_random_prompts_give_valid_output_or_value_error(tiny_predictor, coords,
     labels=st.lists(st.integers(0, 1), min_size=4, max_size=4),
     multimask=st.booleans(),
 )
-def test_valid_points_anywhere_in_the_image_work(tiny_predictor, n, xs, ys, labels, multimask):
+def test_valid_points_anywhere_in_the_image_work(device_predictor, n, xs, ys, labels, multimask):
     coords = np.stack([xs[:n], ys[:n]], axis=1)
-    _check_output(tiny_predictor.predict(coords, np.array(labels[:n]), multimask_output=multimask), multimask)
+    _check_output(device_predictor.predict(coords, np.array(labels[:n]), multimask_output=multimask), multimask)
 
 
 @pytest.mark.parametrize(
@@ -100,9 +102,10 @@ def test_valid_points_anywhere_in_the_image_work(tiny_predictor, n, xs, ys, labe
         ({"point_coords": np.zeros((2, 1, 2)), "point_labels": np.ones((2, 1)), "boxes": np.zeros((3, 4))}, "batch"),
     ],
 )
-def test_predict_torch_checks_shapes(tiny_predictor, kwargs, pattern):
+def test_predict_torch_checks_shapes(device_predictor, kwargs, pattern):
     import torch
 
-    kwargs = {k: None if v is None else torch.as_tensor(v, dtype=torch.float) for k, v in kwargs.items()}
+    kwargs = {k: None if v is None else torch.as_tensor(v, dtype=torch.float, device=device_predictor.device)
+              for k, v in kwargs.items()}
     with pytest.raises(ValueError, match=pattern):
-        tiny_predictor.predict_torch(**kwargs)
+        device_predictor.predict_torch(**kwargs)

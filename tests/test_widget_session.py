@@ -1,4 +1,6 @@
-"""The annotation logic behind SamCanvas: prompts, the paper's refinement loop, objects, undo/redo, image sets."""
+"""The annotation logic behind SamCanvas: prompts, the paper's refinement loop, objects, undo/redo, image sets.
+
+The session's predictor runs on ``test_device`` (tests/on_device.py), the background encodes included."""
 
 from __future__ import annotations
 
@@ -28,8 +30,8 @@ def _images(n: int, size: int = 48) -> list[np.ndarray]:
 
 
 @pytest.fixture()
-def session(tiny_sam):
-    s = AnnotationSession(SpyPredictor(tiny_sam), _images(3), prefetch=False)
+def session(device_sam):
+    s = AnnotationSession(SpyPredictor(device_sam), _images(3), prefetch=False)
     yield s
     s.close()
 
@@ -179,9 +181,9 @@ def test_images_keep_their_own_objects_and_history(session):
         session.open(3)
 
 
-def test_the_next_image_is_encoded_in_the_background(tiny_sam):
+def test_the_next_image_is_encoded_in_the_background(device_sam):
     images = _images(3)
-    session = AnnotationSession(SamPredictor(tiny_sam), images, prefetch=True)
+    session = AnnotationSession(SamPredictor(device_sam), images, prefetch=True)
     try:
         assert session.encode_source == "encoded"
         session._prefetcher._futures[1].result(timeout=60)  # the background thread did the work
@@ -194,10 +196,10 @@ def test_the_next_image_is_encoded_in_the_background(tiny_sam):
         session.close()
 
 
-def test_an_unreadable_image_is_reported_when_reached(tiny_sam, tmp_path):
+def test_an_unreadable_image_is_reported_when_reached(device_sam, tmp_path):
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"not a png")
-    session = AnnotationSession(SamPredictor(tiny_sam), [_images(1)[0], broken], prefetch=True)
+    session = AnnotationSession(SamPredictor(device_sam), [_images(1)[0], broken], prefetch=True)
     try:
         with pytest.raises(ValueError, match="broken.png"):
             session.next()
@@ -223,6 +225,6 @@ def test_warm_up_records_nothing(session):
     assert session.state is before and not session.history().can_undo
 
 
-def test_no_images_is_a_clear_error(tiny_sam):
+def test_no_images_is_a_clear_error(device_sam):
     with pytest.raises(ValueError, match="empty"):
-        AnnotationSession(SamPredictor(tiny_sam), [], prefetch=False)
+        AnnotationSession(SamPredictor(device_sam), [], prefetch=False)

@@ -45,10 +45,11 @@ from .model_flags import add_model_flags, model_description
 GENERATOR_OPTIONS: dict[str, tuple[type, object, str]] = {
     "points_per_side": (int, 32, "grid points per image side (points_per_side**2 prompts)"),
     "points_per_batch": (int, 64, "prompts run together"),
-    "pred_iou_thresh": (float, None, "keep masks with predicted IoU above this; default 0.88, 0.25 with the "
-                                     "bundled model"),
+    "pred_iou_thresh": (float, None, "keep masks with predicted IoU above this; default 0.88, "
+                                     f"{BUNDLED_MODEL_THRESHOLDS['pred_iou_thresh']} with the bundled model"),
     "stability_score_thresh": (float, None, "keep masks with stability score at least this; default 0.95, "
-                                            "0 with the bundled model"),
+                                            f"{BUNDLED_MODEL_THRESHOLDS['stability_score_thresh']:g} with the "
+                                            "bundled model"),
     "stability_score_offset": (float, 1.0, "logit offset of the stability score"),
     "box_nms_thresh": (float, 0.7, "box IoU for removing duplicates within a crop"),
     "crop_n_layers": (int, 0, "extra layers of crops (layer i: 2**i x 2**i crops)"),

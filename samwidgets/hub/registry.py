@@ -52,7 +52,7 @@ BUNDLED_MODEL_NAME = "default_cnn"
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 BUNDLED_WEIGHTS = WEIGHTS_DIR / f"{BUNDLED_MODEL_NAME}.pt"
 #: The bundled weights' sha256, checked when they are loaded (update it with the file).
-BUNDLED_SHA256 = "75e289d8faba57741a1322420666d56a8775562ddf57376bf0aca8294e176168"
+BUNDLED_SHA256 = "b8893343e4a56295a2b02a5e728034a80ac904ec460a8e15a4fddc6677530e81"
 
 
 @dataclass(frozen=True)

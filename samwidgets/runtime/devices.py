@@ -2,8 +2,9 @@
 ``torch.device`` or None) becomes a ``torch.device`` this machine has, or a clear error.
 
 "auto" (and None) picks CUDA when torch sees a GPU, else the CPU. Apple's MPS is used when asked for by
-name (``"mps"``) but not picked by "auto": this kit's kernels are tested on CPU and CUDA only, and a
-missing MPS kernel would turn a working default into an error on every Mac.
+name (``"mps"``) but not picked by "auto": this kit's kernels are written for the CPU and CUDA only (tested
+on the CPU; tests/device/run.sh runs them on CUDA, which no GPU has run yet), and a missing MPS kernel would turn
+a working default into an error on every Mac.
 """
 
 from __future__ import annotations

@@ -115,7 +115,8 @@ def static_figure(rgb: np.ndarray, state: ImageState, title: str = ""):
     import matplotlib.pyplot as plt
 
     grid = DisplayGrid(rgb.shape[:2], rgb.shape[1])
-    fig, ax = plt.subplots(figsize=(5.5, 5.5 * grid.height / grid.width), layout="constrained")
+    width = 9.5 if grid.width >= grid.height else 7.0  # inches: at 100 dpi, large enough to project
+    fig, ax = plt.subplots(figsize=(width, width * grid.height / grid.width), layout="constrained")
     ax.imshow(blend(rgb, overlay(state, grid)))
     prompt = state.edit.prompt
     for (x, y), label in zip(prompt.points, prompt.labels):

@@ -9,6 +9,8 @@
 # for a GPU: bf16 autocast, 4x the images per step, a DataLoader with workers for the photo augmentation.
 # SMOKE=1 runs 3 tiny steps on the CPU (what tests/test_device_recipe.py does), so that the script
 # works the first time it meets a GPU. OUT defaults to ./device_out where no device tool sets it.
+# TRAIN_SECONDS sets the training's time limit (540 s; 600 in the smoke run): tests/device/lent.sh gives it
+# what the device tests left of the call.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 OUT=${OUT:-device_out}
@@ -21,12 +23,12 @@ fi
 export PYTHONPATH=.:${PYTHONPATH:-} PYTHONUNBUFFERED=1
 if [ "${SMOKE:-0}" = 1 ]; then
   SETTINGS=(--device cpu --images-per-step 2 --masks-per-image 2 --steps 3 --workers 2 --save-every 2
-            --time-limit 600)
+            --time-limit "${TRAIN_SECONDS:-600}")
 else
   python3 -c "import torch; assert torch.cuda.is_available(), 'no GPU here'; print(torch.cuda.get_device_name())"
   nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
   SETTINGS=(--device cuda --bf16 --images-per-step 32 --masks-per-image 4 --steps 1000000 --workers 14
-            --save-every 500 --time-limit 540)
+            --save-every 500 --time-limit "${TRAIN_SECONDS:-540}")
 fi
 INIT="$DATA/init.pt"
 [ -f "$INIT" ] || INIT=samwidgets/weights/default_cnn.pt  # the bundled model travels with the working tree
