@@ -7,6 +7,7 @@ Drop-in for the reference package::
     predictor = SamPredictor(sam)
 """
 
+from .errors import UserInputError
 from .hub.build import CheckpointError, build_sam, build_sam_vit_b, build_sam_vit_h, build_sam_vit_l, sam_model_registry
 from .hub.checkpoints import from_pretrained
 from .hub.default_model import load_default
@@ -43,4 +44,5 @@ __all__ = [
     "from_pretrained",
     "load_default",
     "sam_model_registry",
+    "UserInputError",
 ]

@@ -88,3 +88,10 @@ def device_predictor(device_sam, parity) -> SamPredictor:
 def local_downloads(monkeypatch):
     """Downloads allowed, for tests that serve their files on 127.0.0.1: samwidgets' offline mode off."""
     monkeypatch.delenv(OFFLINE_ENV, raising=False)
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--series-model", action="append", default=[], choices=["vit_b", "mobile_sam"],
+        help="run the notebook series with a random checkpoint of this official model, given by path through "
+             "$SAMWIDGETS_MODEL (tests/test_series_any_model.py; outside CI: about an hour for vit_b on 2 cores)")

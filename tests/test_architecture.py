@@ -12,7 +12,10 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "samwidgets"
 
-#: package -> the packages of ours it may import (besides itself); io, runtime and data are leaves
+#: modules every package may import: samwidgets/errors.py (the user's-mistake error) imports nothing of ours
+LEAVES = {"errors"}
+
+#: package -> the packages of ours it may import (besides itself and LEAVES); io, runtime and data are leaves
 ALLOWED = {
     "modeling": set(),
     "io": {"inference"},  # io/coco.py decodes RLE with inference.amg_utils (the reference's helpers)
@@ -75,9 +78,14 @@ def test_imports_point_one_way(package):
             continue
         for target, _ in _imports(path):
             top = _top(target)
-            if top and top != package and top not in ALLOWED[package]:
+            if top and top != package and top not in ALLOWED[package] | LEAVES:
                 wrong.append(f"{module} imports {target}")
     assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize("leaf", sorted(LEAVES))
+def test_leaves_import_nothing_of_ours(leaf):
+    assert not _imports(MODULES[f"samwidgets.{leaf}"]), f"samwidgets/{leaf}.py must not import samwidgets' modules"
 
 
 def test_nothing_imports_a_command():

@@ -498,27 +498,120 @@ def record_of(dest: Path) -> Path:
     return dest.with_name(dest.name + ".sha256")
 
 
+class _CountedFile:
+    """A file opened for reading whose every byte read is added to ``ReadCounter.bytes_read[path]``."""
+
+    def __init__(self, f, counter: ReadCounter, key: str) -> None:
+        self._f, self._counter, self._key = f, counter, key
+
+    def _count(self, n: int) -> None:
+        self._counter.bytes_read[self._key] = self._counter.bytes_read.get(self._key, 0) + n
+
+    def read(self, *args):
+        data = self._f.read(*args)
+        self._count(len(data))
+        return data
+
+    def readinto(self, buffer):
+        n = self._f.readinto(buffer)
+        self._count(n or 0)
+        return n
+
+    def readline(self, *args):
+        line = self._f.readline(*args)
+        self._count(len(line))
+        return line
+
+    def __iter__(self):
+        for line in self._f:
+            self._count(len(line))
+            yield line
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return self._f.__exit__(*exc)
+
+    def __getattr__(self, name):
+        return getattr(self._f, name)
+
+
+@dataclass
+class ReadCounter:
+    """Every open of a file under ``folder`` for reading, and the bytes read from it, by file name.
+
+    ``open`` is replaced where every reader in Python goes through it: ``builtins.open`` (plain ``open()`` in any
+    module) and ``io.open`` (``Path.read_bytes``, ``Path.open``).
+    """
+
+    folder: Path
+    opens: dict[str, int] = field(default_factory=dict)
+    bytes_read: dict[str, int] = field(default_factory=dict)
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import builtins
+        import io
+
+        real_open = io.open
+
+        def counting_open(file, mode="r", *args, **kwargs):
+            f = real_open(file, mode, *args, **kwargs)
+            if isinstance(file, (str, Path)) and Path(file).resolve().parent == self.folder.resolve() \
+                    and "r" in mode and "+" not in mode:
+                key = Path(file).name
+                self.opens[key] = self.opens.get(key, 0) + 1
+                return _CountedFile(f, self, key)
+            return f
+
+        monkeypatch.setattr(builtins, "open", counting_open)
+        monkeypatch.setattr(io, "open", counting_open)
+
+
+@pytest.fixture()
+def reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ReadCounter:
+    counter = ReadCounter(tmp_path)
+    counter.install(monkeypatch)
+    return counter
+
+
+def test_the_read_counter_sees_every_kind_of_read(tmp_path: Path, reads: ReadCounter) -> None:
+    (tmp_path / "f.bin").write_bytes(b"x" * 100)
+    assert reads.opens == {}  # writing is not reading
+    with open(tmp_path / "f.bin", "rb") as f:
+        f.read(10)
+    (tmp_path / "f.bin").read_bytes()
+    checkpoints.file_sha256(tmp_path / "f.bin")
+    assert reads.opens == {"f.bin": 3} and reads.bytes_read == {"f.bin": 10 + 100 + 100}
+
+
 @pytest.mark.parametrize("modes", [[], ["truncate"], ["ignore_range"]], ids=["whole", "resumed", "restarted"])
 def test_sha256_is_computed_while_streaming_and_recorded(server: Served, tmp_path: Path, modes: list[str],
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    """The hash is fed chunk by chunk, also across a resumed request: the file is never read back."""
+                                                         reads: ReadCounter) -> None:
+    """The hash is fed chunk by chunk, also across a resumed request: neither the file nor the .part is read back."""
     dest = tmp_path / "ckpt.pth"
+    earlier = 0
     if modes == ["ignore_range"]:  # a .part from an earlier run that the server will not resume
-        part_of(dest).write_bytes(server.data[:1000])
+        earlier = 1000
+        part_of(dest).write_bytes(server.data[:earlier])
     server.modes = list(modes)
-    reads = []
-    monkeypatch.setattr(checkpoints, "file_sha256", lambda path, *a: reads.append(path) or sha(Path(path).read_bytes()))
     download(server.url, dest, len(server.data), sha256=sha(server.data), progress=False, chunk_size=4096)
+    counted = dict(reads.bytes_read)
     assert dest.read_bytes() == server.data and not part_of(dest).exists()
-    assert reads == []  # no second read of the file
+    assert counted.get(dest.name, 0) == 0, f"the downloaded file was read back: {counted}"
+    # at most the earlier run's bytes are read from the .part, once (before the server says it will not resume)
+    assert counted.get(part_of(dest).name, 0) <= earlier, f"the .part was read back: {counted}"
     assert record_of(dest).read_text().split()[0] == sha(server.data)
 
 
-def test_resuming_a_part_of_an_earlier_run_hashes_its_bytes_once(server: Served, tmp_path: Path) -> None:
+def test_resuming_a_part_of_an_earlier_run_hashes_its_bytes_once(server: Served, tmp_path: Path,
+                                                                  reads: ReadCounter) -> None:
     dest = tmp_path / "ckpt.pth"
     part_of(dest).write_bytes(server.data[:1000])
     download(server.url, dest, len(server.data), sha256=sha(server.data), progress=False)
+    counted = dict(reads.bytes_read)
     assert dest.read_bytes() == server.data and server.ranges == ["bytes=1000-"]
+    assert counted == {part_of(dest).name: 1000}, counted  # the earlier bytes once, nothing else
 
 
 def test_right_size_wrong_content_is_deleted_and_said(server: Served, tmp_path: Path) -> None:

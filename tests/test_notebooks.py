@@ -52,7 +52,7 @@ def test_the_series_is_complete() -> None:
 def test_every_notebook_opens_with_the_same_setup_cell() -> None:
     first = {name: source(code_cells(load(name))[0]) for name in SERIES}
     setup = first["00_quickstart"]
-    assert 'MODEL = "default"' in setup and "google.colab" in setup and "%pip install" in setup
+    assert 'MODEL = "auto"' in setup and "google.colab" in setup and "%pip install" in setup
     assert all(name in setup for name in ('"vit_b"', '"vit_l"', '"vit_h"'))
     assert "sam = load_model(MODEL)" in setup
     different = [name for name, text in first.items() if text != setup]

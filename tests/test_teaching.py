@@ -24,6 +24,7 @@ from samwidgets.teaching import (
     is_bundled,
     load_model,
     load_photo,
+    model_name,
     reference_photo,
     show_anns,
     show_box,
@@ -107,6 +108,19 @@ def test_default_is_the_bundled_model() -> None:
     mobile = describe_model(sam_model_registry["vit_t"]())
     assert mobile.startswith("MobileSAM: 1024 px input, TinyViT encoder (widths 64-128-160-320, 12 blocks)")
     assert is_bundled(load_model("default_cnn"))
+
+
+def test_model_name_for_titles() -> None:
+    from samwidgets.modeling import CONFIGS, SamConfig
+
+    assert model_name(load_model("default")) == "the bundled model"
+    assert model_name(sam_model_registry["vit_t"]()) == "MobileSAM"
+    vit_b_like = sam_model_registry["default_tiny"]()
+    vit_b_like.config = CONFIGS["vit_b"]  # told by the configuration alone: no 93 M parameters built here
+    assert model_name(vit_b_like) == "SAM vit_b"
+    vit_b_like.config = SamConfig(encoder_embed_dim=64, encoder_depth=2, encoder_num_heads=2,
+                                  encoder_global_attn_indexes=(1,))
+    assert model_name(vit_b_like) == "a SAM model"
 
 
 @pytest.mark.parametrize("bad", ["", "   ", None, 3])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,14 +15,14 @@ from small_configs import SMALL
 
 from samwidgets import build_sam
 from samwidgets.cli.train import main
+from samwidgets.io.atomic import atomic_write
 from samwidgets.io.coco import write_coco
 from samwidgets.training.datasets import CocoSource, ProceduralSource, step_batches
 from samwidgets.training.schedule import constant_factor, lr_factor, schedule_factor
 
 
-@pytest.fixture()
-def coco_folder(tmp_path):
-    """Three 96 x 72 images, each with an RLE rectangle and a polygon triangle."""
+def write_coco_folder(tmp_path: Path) -> Path:
+    """Three 96 x 72 images, each with an RLE rectangle and a polygon triangle, and their COCO file."""
     images, anns = [], []
     for i in range(3):
         img = np.full((72, 96, 3), 30, np.uint8)
@@ -39,6 +40,11 @@ def coco_folder(tmp_path):
                      "segmentation": [[5, 45, 40, 45, 5, 70]], "area": 437.5, "bbox": [5, 45, 35, 25], "iscrowd": 0})
     write_coco(tmp_path / "instances.json", images, anns)
     return tmp_path
+
+
+@pytest.fixture()
+def coco_folder(tmp_path):
+    return write_coco_folder(tmp_path)
 
 
 def test_coco_source_resizes_and_pads(coco_folder):
@@ -238,3 +244,98 @@ def test_train_only_the_iou_head(coco_folder, tmp_path):
     assert moved and all(k.startswith("mask_decoder.iou_prediction_head.") for k in moved), moved
     with pytest.raises(SystemExit, match="no parameter of this model starts with"):
         main(_small_run_args(tmp_path, coco_folder, tmp_path / "bad", 1) + ["--train-only", "mask_decoder.iou_hed"])
+
+
+class Interrupted(KeyboardInterrupt):
+    """The interruption these tests inject (Ctrl-C, or the session ending), at a chosen point of the run."""
+
+
+def _interrupt_at_step(train_cli, monkeypatch, step, mid_step):
+    """Stop the run as step ``step`` starts (mid_step=False), or after its update but before its log row."""
+    real_step, calls = train_cli.training_step, []
+
+    def step_then_stop(*a, **kw):
+        calls.append(1)
+        if len(calls) == step and not mid_step:
+            raise Interrupted
+        result = real_step(*a, **kw)
+        if len(calls) == step:  # the weights are updated, in memory only
+            raise Interrupted
+        return result
+
+    monkeypatch.setattr(train_cli, "training_step", step_then_stop)
+
+
+def _interrupt_in_save(train_cli, monkeypatch, step, file_name, partial):
+    """Stop the run when it saves ``file_name`` at ``step``: before the write, or with part of the file written."""
+    real_save, last_checkpoint = train_cli.atomic_torch_save, []
+
+    def save_then_stop(obj, path):
+        name = Path(path).name
+        # the moving average is saved right after its step's checkpoint
+        at = obj["step"] if name == "checkpoint.pt" else (last_checkpoint[-1] if last_checkpoint else None)
+        if name == file_name and at == step:
+            if partial:
+                def part_then_stop(f):
+                    f.write(b"PK\x03\x04 the first bytes of a checkpoint")
+                    raise Interrupted
+
+                atomic_write(path, part_then_stop)
+            raise Interrupted
+        saved = real_save(obj, path)
+        if name == "checkpoint.pt":
+            last_checkpoint.append(obj["step"])
+        return saved
+
+    monkeypatch.setattr(train_cli, "atomic_torch_save", save_then_stop)
+
+
+#: where the run stops -> (how, the checkpoint's step it resumes from); 6 steps, a checkpoint every 2
+INTERRUPTIONS = {
+    "in step 5, after its update, before its row": (lambda tc, mp: _interrupt_at_step(tc, mp, 5, mid_step=True), 4),
+    "after step 4's row and checkpoint": (lambda tc, mp: _interrupt_at_step(tc, mp, 5, mid_step=False), 4),
+    "after step 5's row, between checkpoints": (lambda tc, mp: _interrupt_at_step(tc, mp, 6, mid_step=False), 4),
+    "after step 4's row, before its checkpoint": (
+        lambda tc, mp: _interrupt_in_save(tc, mp, 4, "checkpoint.pt", partial=False), 2),
+    "during the write of step 4's checkpoint": (
+        lambda tc, mp: _interrupt_in_save(tc, mp, 4, "checkpoint.pt", partial=True), 2),
+    "between step 4's checkpoint and its moving average": (
+        lambda tc, mp: _interrupt_in_save(tc, mp, 4, "weights_ema.pt", partial=True), 4),
+}
+
+
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory):
+    """The uninterrupted run the interrupted ones must match: 6 steps, a checkpoint every 2, a moving average."""
+    root = tmp_path_factory.mktemp("resume")
+    coco = write_coco_folder(root)
+    assert main(_small_run_args(root, coco, root / "straight", 6) + RESUME_EXTRA) == 0
+    return coco, root / "straight"
+
+
+RESUME_EXTRA = ["--ema", "0.9", "--schedule", "constant"]
+
+
+@pytest.mark.parametrize("where", list(INTERRUPTIONS))
+def test_resume_after_an_interruption_anywhere_gives_the_straight_run(straight_run, tmp_path, monkeypatch, where):
+    """Interrupted at ``where``, then --resume: the uninterrupted run's weights and average, each step logged once."""
+    from samwidgets.cli import train as train_cli
+
+    coco, straight = straight_run
+    interrupt, resumes_from = INTERRUPTIONS[where]
+    out = tmp_path / "interrupted"
+    with monkeypatch.context() as patch:
+        interrupt(train_cli, patch)
+        with pytest.raises(Interrupted):
+            main(_small_run_args(tmp_path, coco, out, 6) + RESUME_EXTRA)
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["step"] == resumes_from
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")], "a half-written file was left"
+    assert main(_small_run_args(tmp_path, coco, out, 6) + RESUME_EXTRA + ["--resume"]) == 0
+
+    assert [int(r["step"]) for r in csv.DictReader((out / "log.csv").open())] == [1, 2, 3, 4, 5, 6]
+    for name in ("weights.pt", "weights_ema.pt"):
+        want = torch.load(straight / name, weights_only=True)
+        got = torch.load(out / name, weights_only=True)
+        assert set(got) == set(want)
+        for k in want:
+            torch.testing.assert_close(got[k], want[k], rtol=1e-5, atol=1e-6, msg=f"{name}: {k}")

@@ -1,106 +1,108 @@
-"""A fuzzer for the canvas: 10,000 random events on the bundled model, the state's invariants after each.
+"""The canvas fuzzer (tests/canvas_fuzzer.py): 10,000 random events on the bundled model, and proof that it fails.
 
-Events: clicks inside and outside the image, drags of every shape (empty, inverted, off the canvas),
-every shortcut key and a few that mean nothing, undo/redo past both ends, select/rename/delete of real
-and missing objects, commits with and without a mask, image switches. Each event goes through the
-canvas's own handlers, which turn an error into a status line: the fuzzer requires that such an error
-is a ValueError or KeyError that says what was wrong (a mistake of the user's), never anything else.
+The long run checks the real canvas. The short runs break the canvas on purpose, one way each, and show that the
+fuzzer catches every break: a prompt path that raises, every prompt refused as if the user were wrong, an undo
+that skips a state, an undo that does nothing, a handler whose dict lookup raises ``KeyError``, an error raised
+in mouse-down (wiped from the status line by mouse-up), and a commit that keeps nothing.
 """
 
 from __future__ import annotations
 
-import numpy as np
+import os
+
 import pytest
+from canvas_fuzzer import assert_the_run_did_work, fuzz_canvas
 
 from samwidgets import SamPredictor, load_default
 from samwidgets.data import SceneGenerator
 from samwidgets.data.seeds import HELD_OUT_SEED_START
+from samwidgets.errors import UserInputError
+from samwidgets.inference.predictor import SamPredictor as PredictorClass
 from samwidgets.widget import SamCanvas
-from samwidgets.widget.canvas import KEY_ACTIONS
+from samwidgets.widget import canvas as canvas_module
+from samwidgets.widget.session import AnnotationSession
+from samwidgets.widget.state import History
 
-EVENTS = int(__import__("os").environ.get("FUZZ_EVENTS", 10_000))  # FUZZ_EVENTS=500 for a quick look
-USER_ERRORS = (ValueError, KeyError)
-
-
-def check_invariants(canvas: SamCanvas, sizes: list[tuple[int, int]]) -> None:
-    session = canvas.session
-    for i, (h, w) in enumerate(sizes):
-        history = session.history(i)
-        state = session.state_of(i)
-        ids = [o.id for o in state.objects]
-        assert len(ids) == len(set(ids)), f"image {i}: duplicate object ids {ids}"
-        assert all(i < state.next_id for i in ids), f"image {i}: next_id {state.next_id} is not new"
-        assert state.selected is None or state.selected in ids, f"image {i}: selected {state.selected} is gone"
-        for obj in state.objects:
-            assert obj.mask.shape == (h, w) and obj.mask.dtype == bool, f"image {i}: object {obj.id} mask"
-        assert history.state is state
-        assert 0 <= history._cursor < len(history._entries) <= history.limit
-    edit = session.state.edit
-    if edit.prediction is not None:
-        h, w = sizes[session.index]
-        assert all(m.shape == (h, w) for m in edit.prediction.masks)
+EVENTS = int(os.environ.get("FUZZ_EVENTS", 10_000))  # FUZZ_EVENTS=500 for a quick look
+SABOTAGE_EVENTS = 300
 
 
-@pytest.mark.slow
-def test_ten_thousand_random_events_keep_the_state_consistent():
+@pytest.fixture()
+def canvas():
     generator = SceneGenerator(image_size=256)
     images = [generator(HELD_OUT_SEED_START + 40 + i).image for i in range(2)]
     images.append(images[0][:100, :180].copy())  # a smaller, non-square image too
-    sizes = [im.shape[:2] for im in images]
     canvas = SamCanvas(SamPredictor(load_default(device="cpu")), images, width=300)
-    rng = np.random.default_rng(0)
-    keys = list(KEY_ACTIONS) + ["q", "F5", " "]
-    counts: dict[str, int] = {}
-    user_errors: dict[str, int] = {}
-    try:
-        for step in range(EVENTS):
-            canvas_w, canvas_h = canvas.grid.width, canvas.grid.height
-            kind = str(rng.choice(["click", "click", "click", "drag", "key", "key", "undo_redo", "select", "rename",
-                               "delete", "commit", "image"]))
-            counts[kind] = counts.get(kind, 0) + 1
-            if kind in ("click", "drag"):
-                x0, y0 = rng.uniform(-40, canvas_w + 40), rng.uniform(-40, canvas_h + 40)  # outside too
-                x1, y1 = (x0, y0) if kind == "click" else (rng.uniform(-40, canvas_w + 40),
-                                                             rng.uniform(-40, canvas_h + 40))
-                canvas._on_mouse_down(x0, y0)
-                if kind == "drag":
-                    canvas._on_mouse_move((x0 + x1) / 2, (y0 + y1) / 2)
-                    if rng.random() < 0.1:
-                        canvas._on_mouse_out(x1, y1)  # left the canvas mid-drag
-                canvas._on_mouse_up(x1, y1)
-            elif kind == "key":
-                canvas._on_key_down(str(rng.choice(keys)), shift=bool(rng.random() < 0.3))
-            elif kind == "undo_redo":
-                before = canvas.session.state
-                history = canvas.session.history()
-                if history.can_undo and rng.random() < 0.5:
-                    canvas.undo()
-                    canvas.redo()
-                    assert canvas.session.state is before  # undo then redo is the identity
-                for _ in range(int(rng.integers(1, 6))):  # and past either end
-                    canvas.undo() if rng.random() < 0.5 else canvas.redo()
-            elif kind == "select":
-                ids = [o.id for o in canvas.session.state.objects] + [None, 999]
-                canvas.select(ids[int(rng.integers(len(ids)))])
-            elif kind == "rename":
-                canvas.rename(label=str(rng.choice(["cat", "", "  ", "a" * 200, "émoji 🐈"])))
-            elif kind == "delete":
-                ids = [o.id for o in canvas.session.state.objects] + [None, 999]
-                canvas.delete(ids[int(rng.integers(len(ids)))])
-            elif kind == "commit":
-                canvas.new_object()  # with or without a mask under way
-            else:
-                canvas.next_image() if rng.random() < 0.5 else canvas.previous_image()
-            error = canvas.last_error
-            if error is not None:
-                assert isinstance(error, USER_ERRORS), f"event {step} ({kind}): {type(error).__name__}: {error}"
-                assert str(error).strip(), f"event {step} ({kind}): an error without a message"
-                what = f"{type(error).__name__}: " + str(error).split(";")[0][:48]
-                user_errors[what] = user_errors.get(what, 0) + 1
-            check_invariants(canvas, sizes)
-        made = sum(len(canvas.session.state_of(i).objects) for i in range(len(images)))
-        print(f"{EVENTS} events {counts}: {sum(user_errors.values())} shown as user errors "
-              f"{sorted(user_errors.items(), key=lambda kv: -kv[1])}; {made} objects at the end")
-        assert set(counts) == {"click", "drag", "key", "undo_redo", "select", "rename", "delete", "commit", "image"}
-    finally:
-        canvas.close()
+    yield canvas
+    canvas.close()
+
+
+@pytest.mark.slow
+def test_ten_thousand_random_events_keep_the_state_consistent(canvas):
+    report = fuzz_canvas(canvas, EVENTS)
+    print(report.summary())
+    assert_the_run_did_work(report, EVENTS)
+
+
+def test_a_short_run_of_the_real_canvas_passes(canvas):
+    # the sabotage tests below use this length: the fuzzer must pass on the real canvas at it
+    assert_the_run_did_work(fuzz_canvas(canvas, SABOTAGE_EVENTS), SABOTAGE_EVENTS)
+
+
+def _broken_predict(self, *args, **kwargs):
+    raise RuntimeError("a bug in the prompt path")
+
+
+def _refusing_predict(self, *args, **kwargs):
+    raise UserInputError("every prompt refused, as if the user were wrong")
+
+
+def _undo_two_steps(self):
+    if not self.can_undo:
+        return None
+    action = self._entries[self._cursor][0]
+    self._cursor = max(self._cursor - 2, 0)  # skips a state
+    return action
+
+
+def _undo_nothing(self):
+    return self._entries[self._cursor][0] if self.can_undo else None  # says it undid, changes nothing
+
+
+def _on_key_down_by_lookup(self, key, shift=False, ctrl=False, meta=False):
+    action = {"n": "toggle_mode", "z": "undo", "y": "redo", "c": "clear"}[key]  # KeyError on other keys
+    getattr(self, action)()
+
+
+def _mouse_down_that_fails(self, x, y):
+    self._drag_start = (x, y)
+    self._dragging = False
+    raise RuntimeError("mouse-down failed after setting the drag start")
+
+
+def _commit_nothing(self, label=None):
+    return None
+
+
+#: sabotage -> (class, attribute, replacement, is an event handler, what the fuzzer's failure says)
+SABOTAGE = {
+    "a prompt path that raises": (PredictorClass, "predict", _broken_predict, False, "RuntimeError: a bug"),
+    "every prompt refused as a user error": (PredictorClass, "predict", _refusing_predict, False, "every prompt"),
+    "an undo that skips a state": (History, "undo", _undo_two_steps, False, "not the identity"),
+    "an undo that changes nothing": (History, "undo", _undo_nothing, False, "changed nothing"),
+    "a dict lookup raising KeyError in a handler": (SamCanvas, "_on_key_down", _on_key_down_by_lookup, True,
+                                                     "KeyError"),
+    "an error in mouse-down, wiped by mouse-up": (SamCanvas, "_on_mouse_down", _mouse_down_that_fails, True,
+                                                  "mouse-down failed"),
+    "a commit that keeps nothing": (AnnotationSession, "commit", _commit_nothing, False, "was not kept"),
+}
+
+
+@pytest.mark.parametrize("sabotage", sorted(SABOTAGE))
+def test_the_fuzzer_fails_on_a_broken_canvas(canvas, monkeypatch, sabotage):
+    owner, name, replacement, handler, says = SABOTAGE[sabotage]
+    if handler:  # an event handler: wrapped like the real ones, so its error goes to the status line
+        replacement = canvas_module._guarded(replacement, clears=name != "_on_mouse_down")
+    monkeypatch.setattr(owner, name, replacement)
+    with pytest.raises(AssertionError, match=says):
+        fuzz_canvas(canvas, SABOTAGE_EVENTS)

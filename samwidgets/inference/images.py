@@ -16,6 +16,8 @@ from typing import Any, Union
 import numpy as np
 from PIL import Image
 
+from ..errors import UserInputError
+
 ImageLike = Union[np.ndarray, "Image.Image", str, os.PathLike, Any]
 
 ACCEPTED = (
@@ -45,10 +47,10 @@ def to_uint8(arr: np.ndarray) -> np.ndarray:
         return arr.astype(np.uint8) * 255
     if np.issubdtype(arr.dtype, np.floating):
         if not np.isfinite(arr).all():
-            raise ValueError("the image contains NaN or infinite values; " + ACCEPTED)
+            raise UserInputError("the image contains NaN or infinite values; " + ACCEPTED)
         lo, hi = float(arr.min()), float(arr.max())
         if lo < 0.0 or hi > 1.0:
-            raise ValueError(
+            raise UserInputError(
                 f"float images must have values in [0, 1], got [{lo:.4g}, {hi:.4g}]; "
                 "divide by 255 (or by the maximum) first, or pass a uint8 array"
             )
@@ -61,8 +63,8 @@ def to_uint8(arr: np.ndarray) -> np.ndarray:
             return arr.astype(np.uint8)
         if 0 <= lo and hi <= 65535:
             return to_uint8(arr.astype(np.uint16))
-        raise ValueError(f"integer image values must lie in 0..65535, got {lo}..{hi}; " + ACCEPTED)
-    raise ValueError(f"unsupported image dtype {arr.dtype}; " + ACCEPTED)
+        raise UserInputError(f"integer image values must lie in 0..65535, got {lo}..{hi}; " + ACCEPTED)
+    raise UserInputError(f"unsupported image dtype {arr.dtype}; " + ACCEPTED)
 
 
 def as_rgb_uint8(image: ImageLike, image_format: str = "RGB") -> np.ndarray:
@@ -72,35 +74,35 @@ def as_rgb_uint8(image: ImageLike, image_format: str = "RGB") -> np.ndarray:
     e.g. from OpenCV); PIL images and files are always read as RGB.
     """
     if image_format not in ("RGB", "BGR"):
-        raise ValueError(f"image_format must be 'RGB' or 'BGR', got {image_format!r}")
+        raise UserInputError(f"image_format must be 'RGB' or 'BGR', got {image_format!r}")
     if isinstance(image, (str, os.PathLike)):
         path = Path(image)
         if not path.is_file():
-            raise ValueError(f"no image file at {path}; " + ACCEPTED)
+            raise UserInputError(f"no image file at {path}; " + ACCEPTED)
         try:
             with Image.open(path) as img:
                 image = _from_pil(img)
         except OSError as e:
-            raise ValueError(f"could not read {path} as an image ({e}); " + ACCEPTED) from e
+            raise UserInputError(f"could not read {path} as an image ({e}); " + ACCEPTED) from e
         image_format = "RGB"
     elif isinstance(image, Image.Image):
         image, image_format = _from_pil(image), "RGB"
     if type(image).__module__.startswith("torch"):
         image = image.detach().cpu().numpy()
     if not isinstance(image, np.ndarray):
-        raise ValueError(f"expected an image, got {_describe(image)}; " + ACCEPTED)
+        raise UserInputError(f"expected an image, got {_describe(image)}; " + ACCEPTED)
     arr = image
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[:, :, 0]
     if arr.ndim == 3 and arr.shape[0] in (1, 3, 4) and arr.shape[2] not in (3, 4):
-        raise ValueError(
+        raise UserInputError(
             f"got {_describe(image)}, which looks channels-first (C x H x W); "
             "pass image.transpose(1, 2, 0) (H x W x C). " + ACCEPTED
         )
     if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (3, 4))):
-        raise ValueError(f"got {_describe(image)}; " + ACCEPTED)
+        raise UserInputError(f"got {_describe(image)}; " + ACCEPTED)
     if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"got an empty image ({_describe(image)}); " + ACCEPTED)
+        raise UserInputError(f"got an empty image ({_describe(image)}); " + ACCEPTED)
     arr = to_uint8(arr)
     if arr.ndim == 2:
         return np.ascontiguousarray(np.repeat(arr[:, :, None], 3, axis=2))

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..errors import UserInputError
 from ..io.paths import default_cache_dir
 from ..modeling import Sam
 from ..modeling.fast import FastMaskDecoder, PreparedImage, enable_fast_paths, fast_paths_enabled
@@ -79,7 +80,7 @@ class SamPredictor:
                  cache: EmbeddingCache | None = None, precision: str = "fp32", compile: bool = False,
                  text_encoder: ClipLike | None = None, fast: bool = True) -> None:
         if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+            raise UserInputError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         self.precision = precision
         # Not part of the cache key (precision is): compiled embeddings equal the exact path's within float
         # tolerance, as the exact path's own do across thread counts and CPUs, which the key leaves out too;
@@ -198,7 +199,7 @@ class SamPredictor:
         size = self.model.image_encoder.img_size
         shape = tuple(transformed_image.shape)
         if len(shape) != 4 or shape[0] != 1 or shape[1] != 3 or max(shape[2:]) != size:
-            raise ValueError(
+            raise UserInputError(
                 f"set_torch_image expects a 1 x 3 x h x w tensor with longest side {size}, got {shape}; "
                 "use set_image for ordinary images"
             )
@@ -273,7 +274,7 @@ class SamPredictor:
             coords_torch = torch.as_tensor(coords, dtype=torch.float, device=self.device)[None]  # 1 x N x 2
             labels_torch = torch.as_tensor(labels, dtype=torch.int, device=self.device)[None]  # 1 x N
         elif point_labels is not None:
-            raise ValueError("point_labels given without point_coords")
+            raise UserInputError("point_labels given without point_coords")
         if box is not None:
             box_arr = self.transform.apply_boxes(check_box(box, hw), hw)
             box_torch = torch.as_tensor(box_arr, dtype=torch.float, device=self.device)  # 1 x 4
@@ -290,18 +291,18 @@ class SamPredictor:
         if text is None and embedding is None:
             return None
         if text is not None and embedding is not None:
-            raise ValueError("give text or embedding, not both")
+            raise UserInputError("give text or embedding, not both")
         width = self.model.config.text_embed_dim
         if width == 0:
-            raise ValueError(
+            raise UserInputError(
                 "this model takes no text prompt (config.text_embed_dim == 0, as the official checkpoints); "
                 "load one trained with text prompts, e.g. samwidgets.text.load_default_text_model()"
             )
         if text is not None:
             if not isinstance(text, str) or not text.strip():
-                raise ValueError(f"text must be a non-empty string, got {text!r}")
+                raise UserInputError(f"text must be a non-empty string, got {text!r}")
             if self.text_encoder is None:
-                raise ValueError(
+                raise UserInputError(
                     "predict(text=...) needs a text encoder: SamPredictor(model, text_encoder=clip), e.g. "
                     "samwidgets.text.load_tiny_clip() for the bundled text model"
                 )
@@ -312,9 +313,9 @@ class SamPredictor:
         if emb.ndim == 1:
             emb = emb[None]
         if emb.shape != (1, width):
-            raise ValueError(f"the embedding must have {width} values for this model, got shape {tuple(emb.shape)}")
+            raise UserInputError(f"the embedding must have {width} values for this model, got shape {tuple(emb.shape)}")
         if not torch.isfinite(emb).all() or not emb.abs().sum() > 0:
-            raise ValueError("the embedding must be finite and not all zero")
+            raise UserInputError("the embedding must be finite and not all zero")
         return emb
 
     @torch.no_grad()
@@ -393,14 +394,14 @@ class SamPredictor:
         if embeddings is not None:
             width = self.model.config.text_embed_dim
             if embeddings.ndim != 2 or embeddings.shape[1] != width or width == 0:
-                raise ValueError(f"embeddings must be B x {width} for this model (config.text_embed_dim), "
+                raise UserInputError(f"embeddings must be B x {width} for this model (config.text_embed_dim), "
                                  f"got {tuple(embeddings.shape)}")
             batch.add(embeddings.shape[0])
         if (coords is None) != (labels is None):
-            raise ValueError("point_coords and point_labels must be given together")
+            raise UserInputError("point_coords and point_labels must be given together")
         if coords is not None:
             if coords.ndim != 3 or coords.shape[-1] != 2 or labels.shape != coords.shape[:2]:
-                raise ValueError(
+                raise UserInputError(
                     f"point_coords must be B x N x 2 and point_labels B x N, got {tuple(coords.shape)} "
                     f"and {tuple(labels.shape)}"
                 )
@@ -409,12 +410,12 @@ class SamPredictor:
             if boxes.ndim == 3 and boxes.shape[1] == 1:  # B x 1 x 4, as the reference's predict passes
                 boxes = boxes[:, 0]
             if boxes.ndim != 2 or boxes.shape[-1] != 4:
-                raise ValueError(f"boxes must be B x 4 (XYXY), got {tuple(boxes.shape)}")
+                raise UserInputError(f"boxes must be B x 4 (XYXY), got {tuple(boxes.shape)}")
             batch.add(boxes.shape[0])
         if masks is not None:
             s = self.model.config.low_res_mask_size
             if masks.ndim != 4 or tuple(masks.shape[1:]) != (1, s, s):
-                raise ValueError(f"mask_input must be B x 1 x {s} x {s}, got {tuple(masks.shape)}")
+                raise UserInputError(f"mask_input must be B x 1 x {s} x {s}, got {tuple(masks.shape)}")
             batch.add(masks.shape[0])
         if len(batch) > 1:
-            raise ValueError(f"prompts disagree on the batch size: {sorted(batch)}")
+            raise UserInputError(f"prompts disagree on the batch size: {sorted(batch)}")

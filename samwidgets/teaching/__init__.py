@@ -1,11 +1,20 @@
 """Helpers for the notebooks: one way to load a model by name, and photos to try it on.
 
-The notebooks open with the same setup cell (``MODEL = "default"``, or an official model's name when
-online); everything they need beyond the library's own API lives here, so the notebooks stay short.
+The notebooks open with the same setup cell (``MODEL = "auto"``: an official model when the network allows, the
+bundled model otherwise); everything they need beyond the library's own API lives here, so the notebooks stay short.
 """
 
 from .display import show_anns, show_box, show_mask, show_points
-from .models import MODEL_ENV, MODEL_NAMES, ModelChoice, choose_model, describe_model, is_bundled, load_model
+from .models import (
+    MODEL_ENV,
+    MODEL_NAMES,
+    ModelChoice,
+    choose_model,
+    describe_model,
+    is_bundled,
+    load_model,
+    model_name,
+)
 from .photos import DemoPhoto, PhotoError, load_photo, reference_photo, unseen_photos
 from .records import bsds_summary, recorded_bsds_evaluation
 
@@ -17,6 +26,7 @@ __all__ = [
     "DemoPhoto",
     "PhotoError",
     "describe_model",
+    "model_name",
     "is_bundled",
     "load_model",
     "load_photo",

@@ -27,7 +27,8 @@ from ..modeling import CONFIGS, Sam
 from ..runtime.devices import resolve_device
 from ..sam2 import SAM2Base
 
-__all__ = ["MODEL_ENV", "MODEL_NAMES", "ModelChoice", "choose_model", "describe_model", "is_bundled", "load_model"]
+__all__ = ["MODEL_ENV", "MODEL_NAMES", "ModelChoice", "choose_model", "describe_model", "is_bundled", "load_model",
+           "model_name"]
 
 #: What the setup cell's ``MODEL`` may be: "auto", the bundled model (offline), an official SAM checkpoint or
 #: MobileSAM's (online); a checkpoint path works too.
@@ -106,6 +107,19 @@ def load_model(name: str = "default", device: str | torch.device | None = None) 
 def is_bundled(sam: Sam) -> bool:
     """True for the small model bundled with samwidgets (by its configuration), False for SAM's own models."""
     return sam.config == CONFIGS[BUNDLED_MODEL_NAME]
+
+
+def model_name(sam: Sam | SAM2Base) -> str:
+    """A short name for a figure's title: "the bundled model", "SAM vit_b" (told by its configuration),
+    "MobileSAM", "SAM 2"; whatever name or path ``MODEL`` gave."""
+    if isinstance(sam, SAM2Base):
+        return "SAM 2"
+    if is_bundled(sam):
+        return "the bundled model"
+    official = [name for name in ("vit_b", "vit_l", "vit_h") if sam.config == CONFIGS[name]]
+    if official:
+        return f"SAM {official[0]}"
+    return "MobileSAM" if sam.config.encoder_type == "tiny_vit" else "a SAM model"
 
 
 def describe_model(sam: Sam | SAM2Base) -> str:

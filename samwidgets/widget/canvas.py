@@ -24,7 +24,9 @@ import base64
 import html
 import os
 import traceback
+from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,7 @@ import ipywidgets as widgets
 import numpy as np
 from ipycanvas import MultiCanvas, hold_canvas
 
+from ..errors import UserInputError
 from ..inference.images import ImageLike
 from ..inference.predictor import SamPredictor
 from ..modeling import CONFIGS, Sam
@@ -83,11 +86,29 @@ def _model_name(model: Sam | SAM2Base) -> str:
     return "SAM 2" if isinstance(model, SAM2Base) else "custom model"
 
 
+#: How many handler outcomes ``SamCanvas.outcomes`` keeps (the newest).
+OUTCOMES_KEPT = 1000
+
+
+@dataclass(frozen=True)
+class HandlerOutcome:
+    """How one call of an event handler or action ended: ``error`` is None when it succeeded.
+
+    ``depth`` is 1 for the call the user's event made and more for the actions it called (a mouse-up calls
+    ``add_point``), so an error anywhere in an event is on record, not only the last one shown.
+    """
+
+    handler: str
+    depth: int
+    error: Exception | None
+
+
 def _guarded(method: Callable | None = None, *, clears: bool = True) -> Callable:
     """Run an event handler; any error becomes a readable status line and a full traceback below it.
 
     The outermost action clears the previous error (clears=False for mere
-    mouse moves, so an error stays readable while the mouse moves on).
+    mouse moves, so an error stays readable while the mouse moves on). Every call's outcome, nested ones
+    included, is appended to ``SamCanvas.outcomes``.
     """
 
     def decorate(method: Callable) -> Callable:
@@ -100,12 +121,15 @@ def _guarded(method: Callable | None = None, *, clears: bool = True) -> Callable
                 self._error_output.outputs = ()
             self._depth += 1
             try:
-                return method(self, *args, **kwargs)
+                result = method(self, *args, **kwargs)
             except Exception as e:  # noqa: BLE001 - shown to the user, never swallowed
+                self.outcomes.append(HandlerOutcome(method.__name__, self._depth, e))
                 self._show_error(e)
                 return None
             finally:
                 self._depth -= 1
+            self.outcomes.append(HandlerOutcome(method.__name__, self._depth + 1, None))
+            return result
 
         return run
 
@@ -142,11 +166,13 @@ class SamCanvas(widgets.VBox):
             model, model_name = load_default(), model_name or DEFAULT_MODEL_NAME
         predictor = as_predictor(model)
         if width < 16:
-            raise ValueError(f"width must be at least 16 display pixels, got {width}")
+            raise UserInputError(f"width must be at least 16 display pixels, got {width}")
         self.model_name = model_name or _model_name(predictor.model)
         self.display_width = int(width)
         self.autosave_path = Path(autosave) if autosave is not None else None
         self.last_error: Exception | None = None
+        #: the newest OUTCOMES_KEPT handler outcomes, oldest first (errors wiped from the status line stay here)
+        self.outcomes: deque[HandlerOutcome] = deque(maxlen=OUTCOMES_KEPT)
         self.negative = False
         self._drag_start: tuple[float, float] | None = None
         self._dragging = False
@@ -362,11 +388,11 @@ class SamCanvas(widgets.VBox):
         """
         saved = export.read_coco(path)
         if not saved:
-            raise ValueError(f"{path} holds no images")
+            raise UserInputError(f"{path} holds no images")
         if images is None:
             missing = [s.file_name for s in saved if s.path is None or not s.path.is_file()]
             if missing:
-                raise ValueError(
+                raise UserInputError(
                     f"{path}: the image files of {missing[:3]} are not found; pass images=[...] to load() "
                     "with the same images in the same order"
                 )
@@ -374,7 +400,7 @@ class SamCanvas(widgets.VBox):
         kwargs.setdefault("names", [s.file_name for s in saved])
         canvas = cls(model, images, **kwargs)
         if len(canvas.session.images) != len(saved):
-            raise ValueError(f"{path} describes {len(saved)} images but {len(canvas.session.images)} were given")
+            raise UserInputError(f"{path} describes {len(saved)} images but {len(canvas.session.images)} were given")
         for i, s in enumerate(saved):
             canvas.session.restore(i, s.objects)
         canvas._after_objects_changed(autosave=False)

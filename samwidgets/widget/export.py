@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..errors import UserInputError
 from ..inference.amg_utils import mask_to_rle_json
 from ..io.atomic import atomic_write_bytes
 from ..io.coco import decode_segmentation, write_coco
@@ -117,23 +118,23 @@ def read_coco(path: str | os.PathLike) -> list[SavedImage]:
     try:
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"cannot read annotations from {path}: {e}") from e
+        raise UserInputError(f"cannot read annotations from {path}: {e}") from e
     if not isinstance(data, dict) or not isinstance(data.get("images"), list) or not isinstance(
             data.get("annotations"), list):
-        raise ValueError(f"{path} is not a COCO file (it needs the lists 'images' and 'annotations')")
+        raise UserInputError(f"{path} is not a COCO file (it needs the lists 'images' and 'annotations')")
     categories = {}
     for c in data.get("categories") or []:
         if not isinstance(c, dict) or "id" not in c:
-            raise ValueError(f"{path}: category {c!r} has no id")
+            raise UserInputError(f"{path}: category {c!r} has no id")
         categories[c["id"]] = str(c.get("name", c["id"]))
     saved: dict[int, SavedImage] = {}
     for k, entry in enumerate(data["images"]):
         required = ("id", "file_name", "width", "height")
         missing = [key for key in required if not isinstance(entry, dict) or key not in entry]
         if missing:
-            raise ValueError(f"{path}: image entry {k} lacks {missing} (COCO needs id, file_name, width, height)")
+            raise UserInputError(f"{path}: image entry {k} lacks {missing} (COCO needs id, file_name, width, height)")
         if entry["id"] in saved:
-            raise ValueError(f"{path}: two image entries have the id {entry['id']!r}")
+            raise UserInputError(f"{path}: two image entries have the id {entry['id']!r}")
         file_path = entry.get("path")
         if file_path is None or not Path(file_path).is_file():
             candidate = path.parent / entry["file_name"]
@@ -143,10 +144,10 @@ def read_coco(path: str | os.PathLike) -> list[SavedImage]:
     for ann in data["annotations"]:
         where = f"{path}: annotation {ann.get('id', '?') if isinstance(ann, dict) else ann!r}"
         if not isinstance(ann, dict) or "image_id" not in ann:
-            raise ValueError(f"{where} has no image_id")
+            raise UserInputError(f"{where} has no image_id")
         image = saved.get(ann["image_id"])
         if image is None:
-            raise ValueError(f"{where} refers to unknown image {ann['image_id']}")
+            raise UserInputError(f"{where} refers to unknown image {ann['image_id']}")
         mask = _mask_of(ann.get("segmentation"), image, where)
         object_id = int(ann.get("object_id", len(image.objects) + 1))
         label = ann.get("label") or categories.get(ann.get("category_id"), f"object {object_id}")
@@ -163,15 +164,15 @@ def _mask_of(segmentation: object, image: SavedImage, where: str) -> np.ndarray:
     if isinstance(segmentation, dict):
         size = segmentation.get("size")
         if "counts" not in segmentation or not isinstance(size, list) or len(size) != 2:
-            raise ValueError(f"{where}: an RLE segmentation needs 'size' [height, width] and 'counts'")
+            raise UserInputError(f"{where}: an RLE segmentation needs 'size' [height, width] and 'counts'")
         if [int(size[0]), int(size[1])] != [image.height, image.width]:
-            raise ValueError(f"{where}: its RLE is {size[0]} x {size[1]} but its image "
+            raise UserInputError(f"{where}: its RLE is {size[0]} x {size[1]} but its image "
                              f"({image.file_name}) is {image.height} x {image.width}")
     elif not (isinstance(segmentation, list) and segmentation and all(
             isinstance(poly, list) and len(poly) >= 6 and len(poly) % 2 == 0 for poly in segmentation)):
-        raise ValueError(f"{where} has no usable segmentation: expected an RLE dict or a list of polygons "
+        raise UserInputError(f"{where} has no usable segmentation: expected an RLE dict or a list of polygons "
                          "[x1, y1, x2, y2, ...] of at least 3 points (a box alone is not a mask)")
     try:
         return decode_segmentation(segmentation, image.height, image.width)
     except Exception as e:  # pycocotools' own errors on corrupt counts
-        raise ValueError(f"{where}: its segmentation cannot be decoded ({type(e).__name__}: {e})") from e
+        raise UserInputError(f"{where}: its segmentation cannot be decoded ({type(e).__name__}: {e})") from e

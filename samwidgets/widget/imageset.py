@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ..errors import OutOfRangeError, UserInputError
 from ..inference.images import ImageLike, as_rgb_uint8
 
 
@@ -32,12 +33,12 @@ class ImageSet:
     def __init__(self, images: ImageLike | Sequence[ImageLike], names: Sequence[str] | None = None,
                  keep_decoded: int = 3) -> None:
         if images is None:
-            raise ValueError("no image given: pass an image (array, PIL image or path) or a list of them")
+            raise UserInputError("no image given: pass an image (array, PIL image or path) or a list of them")
         items = [images] if _is_single_image(images) else list(images)
         if not items:
-            raise ValueError("the list of images is empty; pass at least one image")
+            raise UserInputError("the list of images is empty; pass at least one image")
         if names is not None and len(names) != len(items):
-            raise ValueError(f"got {len(names)} names for {len(items)} images")
+            raise UserInputError(f"got {len(names)} names for {len(items)} images")
         self._items = items
         self._names = list(names) if names is not None else [self._default_name(i, x) for i, x in enumerate(items)]
         self._decoded: OrderedDict[int, np.ndarray] = OrderedDict()
@@ -62,14 +63,14 @@ class ImageSet:
     def rgb(self, i: int) -> np.ndarray:
         """Image i as H x W x 3 uint8 RGB (ValueError naming the image if it cannot be read)."""
         if not 0 <= i < len(self):
-            raise IndexError(f"image index {i} out of range: the set has {len(self)} images")
+            raise OutOfRangeError(f"image index {i} out of range: the set has {len(self)} images")
         if i in self._decoded:
             self._decoded.move_to_end(i)
             return self._decoded[i]
         try:
             rgb = as_rgb_uint8(self._items[i])
         except (ValueError, OSError) as e:
-            raise ValueError(f"image {i} ({self._names[i]}): {e}") from e
+            raise UserInputError(f"image {i} ({self._names[i]}): {e}") from e
         self._decoded[i] = rgb
         while len(self._decoded) > self._keep:
             self._decoded.popitem(last=False)

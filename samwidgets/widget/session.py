@@ -20,6 +20,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from ..errors import OutOfRangeError, UserInputError
 from ..inference.images import ImageLike
 from ..inference.predictor import SamPredictor
 from ..sam2 import SAM2ImagePredictor
@@ -87,7 +88,7 @@ class AnnotationSession:
         """Make image ``index`` current (its embedding from the cache when possible)."""
         n = len(self.images)
         if not 0 <= index < n:
-            raise IndexError(f"image index {index} out of range: the set has {n} images (0..{n - 1})")
+            raise OutOfRangeError(f"image index {index} out of range: the set has {n} images (0..{n - 1})")
         rgb = self.images.rgb(index)
         background = self._prefetcher.wait(index) if self._prefetcher else None
         self.predictor.set_image(rgb)
@@ -170,7 +171,7 @@ class AnnotationSession:
     def set_box(self, box: Sequence[float]) -> Prediction:
         """Set the box (XYXY image pixels, corners in any order) of the current object and predict."""
         if len(box) != 4:
-            raise ValueError(f"a box is 4 numbers (x0, y0, x1, y1), got {len(box)}")
+            raise UserInputError(f"a box is 4 numbers (x0, y0, x1, y1), got {len(box)}")
         x0, y0, x1, y1 = (float(v) for v in box)
         box = (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
         edit = self.state.edit
@@ -198,9 +199,9 @@ class AnnotationSession:
         """Keep candidate 0, 1 or 2 of SAM's three masks (after a single click)."""
         prediction = self.state.edit.prediction
         if prediction is None:
-            raise ValueError("there is no prediction to choose from: click on the image first")
+            raise UserInputError("there is no prediction to choose from: click on the image first")
         if not 0 <= candidate < len(prediction.masks):
-            raise ValueError(f"candidate must be in 0..{len(prediction.masks) - 1}, got {candidate}")
+            raise UserInputError(f"candidate must be in 0..{len(prediction.masks) - 1}, got {candidate}")
         if candidate == prediction.chosen:
             return prediction
         chosen = replace(prediction, chosen=candidate)
@@ -237,7 +238,7 @@ class AnnotationSession:
         state = self.state
         object_id = state.selected if object_id is None else object_id
         if object_id is None:
-            raise ValueError("no object selected: select one in the list, or pass its id")
+            raise UserInputError("no object selected: select one in the list, or pass its id")
         obj = state.object(object_id)
         objects = tuple(o for o in state.objects if o.id != object_id)
         self._push("delete", replace(state, objects=objects, selected=None))
@@ -248,10 +249,10 @@ class AnnotationSession:
         state = self.state
         object_id = state.selected if object_id is None else object_id
         if object_id is None:
-            raise ValueError("no object selected: select one in the list, or pass its id")
+            raise UserInputError("no object selected: select one in the list, or pass its id")
         label = str(label).strip()
         if not label:
-            raise ValueError("a label must not be empty")
+            raise UserInputError("a label must not be empty")
         current = state.object(object_id)
         if current.label == label:
             return current
@@ -289,7 +290,7 @@ class AnnotationSession:
         h, w = self.images.rgb(index).shape[:2]
         for obj in objects:
             if obj.mask.shape != (h, w):
-                raise ValueError(
+                raise UserInputError(
                     f"object {obj.id} ({obj.label!r}) has a {obj.mask.shape[1]} x {obj.mask.shape[0]} mask but "
                     f"image {index} ({self.images.name(index)}) is {w} x {h}: the saved file belongs to other images"
                 )

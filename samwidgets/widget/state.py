@@ -12,6 +12,8 @@ from functools import cached_property
 
 import numpy as np
 
+from ..errors import UnknownObjectError, UserInputError
+
 #: Distinct, readable colours (RGB) given to objects in turn.
 PALETTE: tuple[tuple[int, int, int], ...] = (
     (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
@@ -129,7 +131,7 @@ class ImageState:
         for obj in self.objects:
             if obj.id == object_id:
                 return obj
-        raise KeyError(f"no object with id {object_id}; ids here: {[o.id for o in self.objects]}")
+        raise UnknownObjectError(f"no object with id {object_id}; ids here: {[o.id for o in self.objects]}")
 
 
 class History:
@@ -137,7 +139,7 @@ class History:
 
     def __init__(self, initial: ImageState | None = None, limit: int = 200) -> None:
         if limit < 1:
-            raise ValueError("limit must be >= 1")
+            raise UserInputError("limit must be >= 1")
         self._entries: list[tuple[str, ImageState]] = [("start", initial or ImageState())]
         self._cursor = 0
         self.limit = limit
