@@ -30,6 +30,7 @@ from samwidgets.evaluation.photos import (
     grabcut_box_mask,
     noc,
     tight_box,
+    write_bsds_outputs,
 )
 from samwidgets.training.photos import BsdsSource
 
@@ -232,7 +233,12 @@ def test_cli_writes_five_files(bsds, model, tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == sorted(names)
     record = json.loads((out / "bsds_val.json").read_text())  # the default --grabcut: ROOT/../grabcut/ground-truth
     summary = json.loads((out / "bsds_val_summary.json").read_text())  # what the package ships for its model
+    spot = summary.pop("spot_check")  # the first photo's rows, which a notebook recomputes live
     assert summary == {k: v for k, v in record.items() if k not in ("per_segment", "noc_curves")}
+    first = record["per_segment"]["photo"][0]
+    rows = [i for i, photo in enumerate(record["per_segment"]["photo"]) if photo == first]
+    assert spot["photos"] == [first] and rows
+    assert spot["rows"] == {k: [v[i] for i in rows] for k, v in record["per_segment"].items()}
     assert "per_segment" in record and "noc_curves" in record
     assert record["split"] == "val" and record["photos"] == 1 and record["noc_photos"] == 1
     assert str(weights) in record["model"]
@@ -240,6 +246,49 @@ def test_cli_writes_five_files(bsds, model, tmp_path, capsys):
         assert 0.0 <= record["baseline_grabcut"] <= 1.0
     assert (out / "bsds_val_clicks.png").stat().st_size > 1000
     assert "| most confident |" in capsys.readouterr().out
+
+
+def test_spot_check_recomputes_the_records_first_photo(bsds, model, tmp_path):
+    from samwidgets.teaching.records import SPOT_CHECK_TOLERANCE, spot_check_bsds
+
+    result = evaluate_bsds(model, bsds, "val", grabcut_baseline=False)  # both photos: the record
+    summary = json.loads(write_bsds_outputs(result, tmp_path / "eval")["summary"].read_text())
+    assert summary["spot_check"]["photos"] == ["1000"] and len(summary["spot_check"]["rows"]["photo"]) == 4
+    check = spot_check_bsds(model, bsds, summary)
+    assert check.what == "BSDS500 photo 1000" and check.rows == 4
+    assert check.agrees and max(check.largest_difference.values()) <= 5e-5, check.largest_difference  # 4 decimals
+    assert "agrees" in str(check)
+
+    other = build_sam(SMALL).eval()  # the same architecture, other weights: the record is not its
+    with torch.no_grad():
+        for p in other.mask_decoder.parameters():
+            p.mul_(3.0)
+    drifted = spot_check_bsds(other, bsds, summary)
+    assert not drifted.agrees and max(drifted.largest_difference.values()) > SPOT_CHECK_TOLERANCE
+    assert "DISAGREES" in str(drifted)
+
+    summary["spot_check"]["rows"]["photo"][0] = "2000"  # a record of other photos cannot be checked silently
+    with pytest.raises(ValueError, match="another split"):
+        spot_check_bsds(model, bsds, summary)
+    del summary["spot_check"]
+    with pytest.raises(ValueError, match="no spot-check rows"):
+        spot_check_bsds(model, bsds, summary)
+
+
+def test_find_bsds500_is_an_error_only_where_the_data_is_required(bsds, tmp_path, monkeypatch):
+    from samwidgets.teaching.records import BSDS_ENV, REQUIRE_DATA_ENV, find_bsds500
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(BSDS_ENV, raising=False)
+    monkeypatch.delenv(REQUIRE_DATA_ENV, raising=False)
+    assert find_bsds500([tmp_path / "nowhere"]) is None
+    assert find_bsds500([tmp_path / "nowhere", bsds]) == bsds
+    monkeypatch.setenv(BSDS_ENV, str(bsds))
+    assert find_bsds500([tmp_path / "nowhere"]) == bsds
+    monkeypatch.setenv(BSDS_ENV, str(tmp_path / "not_bsds"))
+    monkeypatch.setenv(REQUIRE_DATA_ENV, "1")
+    with pytest.raises(FileNotFoundError, match=f"{BSDS_ENV} to its data folder"):
+        find_bsds500([tmp_path / "nowhere"])
 
 
 # -- training on photos ---------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import torch
 from small_configs import SMALL
 
@@ -53,3 +54,28 @@ def test_evaluate_end_to_end(tmp_path, monkeypatch):
                  "--masks-per-scene", "2", "--out", str(out)]) == 0
     record = json.loads((out / "eval.json").read_text())
     assert record["masks"] == 2 and (out / "eval.png").stat().st_size > 1000
+
+
+def test_spot_check_recomputes_the_first_scene_of_a_record():
+    from samwidgets.teaching.records import spot_check_scenes
+
+    cfg = SMALL.replace(image_size=128, window_size=8)
+    torch.manual_seed(0)
+    model = build_sam(cfg).eval()
+    record = evaluate(model, num_scenes=2, max_masks_per_scene=3)
+    first = record.spot_check
+    assert len(first["box_iou"]) == 3 and len(first["confident"][0]) == max(POINT_COUNTS)
+    check = spot_check_scenes(model, record)
+    assert check.what == "held-out scene 0" and check.rows == 3
+    assert check.agrees and max(check.largest_difference.values()) == 0.0, check.largest_difference
+
+    # a record the model no longer gives: one mask's IoU after the fifth click 0.1 off
+    import copy
+    stale = copy.deepcopy(record)
+    stale.spot_check["confident"][1][4] += 0.1
+    check = spot_check_scenes(model, stale)
+    assert not check.agrees and abs(check.largest_difference["confident"] - 0.1) < 1e-9
+    assert check.largest_difference["box_iou"] == 0.0 and "DISAGREES" in str(check)
+    stale.spot_check = {}
+    with pytest.raises(ValueError, match="no spot-check rows"):
+        spot_check_scenes(model, stale)

@@ -294,3 +294,72 @@ def test_sam_loss_rejects_size_mismatch_and_bad_inputs():
         sam_loss(logits, iou_pred, torch.zeros(3, 4, 4), True)
     with pytest.raises(ValueError, match="valid"):
         sam_loss(logits, iou_pred, torch.zeros(2, 4, 4), True, valid=torch.tensor([[True] * 3, [False] * 3]))
+
+
+# -- edges found by mutation testing (.ci/mutation) -------------------------------------------------
+
+def test_mask_iou_of_one_stray_pixel_against_an_empty_target_is_zero():
+    pred = torch.zeros(2, 3, 3, dtype=torch.bool)
+    pred[0, 1, 1] = True  # one pixel where the target has none: union 1, intersection 0
+    pred[1, 1, 1] = True  # the same pixel as the target's: union 1, intersection 1
+    target = torch.zeros(2, 3, 3, dtype=torch.bool)
+    target[1, 1, 1] = True
+    assert mask_iou(pred, target).tolist() == [0.0, 1.0]
+    half = torch.full((1, 2, 2), 0.5)  # soft targets are binarised with > 0.5: 0.5 is background
+    assert mask_iou(torch.ones(1, 2, 2, dtype=torch.bool), half).tolist() == [0.0]
+
+
+def test_focal_with_alpha_zero_weights_only_the_negatives():
+    logits = torch.tensor([[[0.0, 0.0]]])  # p = 1/2 on both pixels
+    targets = torch.tensor([[[1.0, 0.0]]])  # one positive, one negative
+    # alpha_t = 0 on the positive, 1 on the negative; (1 - p_t)^2 = 1/4; CE = ln 2: mean (0 + ln2 / 4) / 2
+    loss = sigmoid_focal_loss(logits, targets, alpha=0.0, gamma=2.0)
+    assert loss.item() == pytest.approx(LN2 / 8)
+
+
+def test_select_outputs_names_each_wrong_argument():
+    logits, iou = torch.zeros(2, 4, 3, 3), torch.zeros(2, 4)
+    with pytest.raises(ValueError, match="give exactly one of multimask and num_prompts"):
+        select_outputs(logits, iou)
+    with pytest.raises(ValueError, match="give exactly one of multimask and num_prompts"):
+        select_outputs(logits, iou, True, num_prompts=torch.ones(2))
+    with pytest.raises(ValueError, match=r"mask_logits must be B x \(K\+1\) x H x W with K >= 1, got \(2, 1, 3, 3\)"):
+        select_outputs(torch.zeros(2, 1, 3, 3), torch.zeros(2, 1), True)
+    with pytest.raises(ValueError, match=r"mask_logits must be B x \(K\+1\) x H x W with K >= 1, got \(2, 4, 3\)"):
+        select_outputs(torch.zeros(2, 4, 3), iou, True)
+    two = select_outputs(torch.zeros(2, 2, 3, 3), torch.zeros(2, 2), True)  # K = 1 is enough
+    assert two.mask_logits.shape == (2, 1, 3, 3)
+    with pytest.raises(ValueError, match=r"iou_pred must be \(2, 4\), got \(2, 3\)"):
+        select_outputs(logits, torch.zeros(2, 3), True)
+    with pytest.raises(ValueError, match=r"num_prompts must have shape \(2,\), got \(3,\)"):
+        select_outputs(logits, iou, num_prompts=torch.ones(3))
+    with pytest.raises(ValueError, match="every sample needs at least one prompt"):
+        select_outputs(logits, iou, num_prompts=torch.tensor([1, 0]))
+    with pytest.raises(ValueError, match=r"multimask must be a bool or a bool tensor of shape \(2,\)"):
+        select_outputs(logits, iou, torch.tensor([True, False, True]))
+    with pytest.raises(ValueError, match=r"multimask must be a bool or a bool tensor of shape \(2,\)"):
+        select_outputs(logits, iou, torch.tensor([1, 0]))  # integers are not a mask
+    chosen = select_outputs(logits, iou, True)
+    assert chosen.mask_logits.shape == (2, 3, 3, 3) and chosen.valid.dtype == torch.bool and chosen.valid.all()
+    single = select_outputs(logits, iou, False)
+    assert single.mask_logits.shape == (2, 1, 3, 3) and single.valid.dtype == torch.bool
+
+
+def test_sam_loss_names_a_wrong_multimask_and_takes_any_valid_dtype():
+    logits, iou, targets = torch.zeros(2, 4, 4, 4), torch.zeros(2, 4), torch.zeros(2, 4, 4)
+    for bad in (torch.tensor([[True, False]]), torch.tensor([True, False, True])):
+        with pytest.raises(ValueError, match=r"multimask must be a bool or a tensor of shape \(2,\)"):
+            sam_loss(logits, iou, targets, bad)
+    as_bool = sam_loss(logits, iou, targets, True, valid=torch.tensor([[True] * 4, [True, False, False, False]]))
+    as_int = sam_loss(logits, iou, targets, True, valid=torch.tensor([[1] * 4, [1, 0, 0, 0]]))  # 0/1 read as a mask
+    assert torch.equal(as_bool.total, as_int.total)
+
+
+def test_the_iou_target_is_the_iou_of_the_mask_at_logit_zero():
+    target = torch.zeros(1, 4, 4, dtype=torch.bool)
+    target[0, 1:3, 1:3] = True
+    logits = torch.where(target, 0.5, -5.0)[:, None]  # 1 x 1 x H x W: just above zero where the target is
+    out = sam_loss(logits, torch.ones(1, 1), target, False)
+    assert out.iou.item() == 0.0  # the thresholded mask is the target: IoU 1, predicted 1
+    out = sam_loss(logits, torch.zeros(1, 1), target, False)
+    assert out.iou.item() == 1.0

@@ -93,3 +93,47 @@ def test_bad_files_raise_errors_that_name_them(tmp_path, masks):
     (tmp_path / "other.json").write_text(json.dumps({"images": [], "annotations": []}))
     with pytest.raises(ValueError, match="not an SA-1B file"):
         read_sa1b(tmp_path / "other.json")
+
+
+def test_numbers_keep_their_kind_in_the_json(tmp_path, masks):
+    import torch
+
+    from samwidgets.io.sa1b import _number, sa1b_annotation
+
+    assert _number(np.int64(3)) == 3 and type(_number(np.int64(3))) is int
+    assert type(_number(torch.tensor(4))) is int and type(_number(torch.tensor(4.5))) is float
+    assert type(_number(np.float32(2.5))) is float and _number(np.float32(2.5)) == 2.5
+    assert type(_number(7)) is int and type(_number(2.0)) is float
+    assert type(_number(True)) is float  # a bool is not a pixel count
+    record = _records(masks, "binary_mask")[0]
+    record["bbox"] = [np.int32(1), np.int64(2), 3, 4]
+    record["crop_box"] = [np.float64(0.5), 0, 30, 20]
+    ann = sa1b_annotation(record, 9)
+    assert ann["id"] == 9 and [type(v) for v in ann["bbox"]] == [int] * 4 and ann["crop_box"][0] == 0.5
+    del record["area"]
+    with pytest.raises(ValueError, match=r"mask record 9 lacks \['area'\]; records come from "
+                                         r"SamAutomaticMaskGenerator\.generate \(any output_mode\)"):
+        sa1b_annotation(record, 9)
+
+
+def test_a_mask_of_another_size_in_a_file_is_named(tmp_path, masks):
+    good = write_sa1b(tmp_path / "good.json", _records(masks, "coco_rle"), image_id=1, file_name="g.jpg",
+                      width=30, height=20)
+    data = json.loads(good.read_text())
+    data["annotations"][2]["segmentation"]["size"] = [20, 31]
+    (tmp_path / "bad.json").write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=r"bad\.json: annotation 2 has a mask of size \[20, 31\] \(H, W\) but the "
+                                         r"image is \[20, 30\]"):
+        read_sa1b(tmp_path / "bad.json")
+    del data["annotations"][2]["segmentation"]["size"]
+    (tmp_path / "nosize.json").write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=r"annotation 2 has a mask of size None"):
+        read_sa1b(tmp_path / "nosize.json")
+    del data["image"]["file_name"]
+    (tmp_path / "noname.json").write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=r"noname\.json: the image entry lacks \['file_name'\]"):
+        read_sa1b(tmp_path / "noname.json")
+    loaded = sa1b_masks(read_sa1b(good))
+    assert loaded.dtype == bool and loaded.shape == (3, 20, 30) and np.array_equal(loaded, masks)
+    empty = sa1b_masks({"image": {"height": 4, "width": 5}, "annotations": []})
+    assert empty.shape == (0, 4, 5) and empty.dtype == bool

@@ -50,7 +50,8 @@ from .clicks import POINT_COUNTS, click_protocol, interior_centre, next_click
 
 __all__ = ["BsdsEvalResult", "CalibrationStats", "evaluate_bsds", "default_grabcut_dir", "filled_box_mask",
            "grabcut_box_mask", "noc", "noc_curve", "plot_bsds_clicks", "plot_bsds_calibration", "run_bsds",
-           "tight_box", "write_bsds_outputs", "NOC_MAX_CLICKS", "NOC_THRESHOLDS", "GRABCUT_ITERATIONS"]
+           "summarize_bsds_json", "tight_box", "write_bsds_outputs", "NOC_MAX_CLICKS", "NOC_THRESHOLDS",
+           "GRABCUT_ITERATIONS"]
 
 #: The interactive-segmentation benchmarks' click budget and IoU targets (NoC@85, NoC@90).
 NOC_MAX_CLICKS = 20
@@ -491,13 +492,33 @@ def plot_bsds_calibration(result: BsdsEvalResult, path: str | Path, bins: int = 
 
 #: What the summary file leaves out of the full JSON: the rows of every segment and every NoC curve.
 SUMMARY_OMITS = ("per_segment", "noc_curves")
+#: The summary keeps the per-segment rows of the split's first photo: a notebook recomputes them live
+#: (``teaching.records.spot_check_bsds``) to show that the record is what the model does.
+SPOT_CHECK_PHOTOS = 1
+
+
+def summarize_bsds_json(full: dict[str, Any], spot_check_photos: int = SPOT_CHECK_PHOTOS) -> dict[str, Any]:
+    """The summary of a full result's JSON: every figure, without :data:`SUMMARY_OMITS`, and a spot-check sample.
+
+    ``spot_check``: the photos first scored (split order) and every per-segment column of their rows, so that
+    ``evaluate_bsds(model, root, split, max_photos=len(photos), grabcut_baseline=False)`` can be compared row by
+    row with the record.
+    """
+    summary = {k: v for k, v in full.items() if k not in SUMMARY_OMITS}
+    rows = full.get("per_segment", {})
+    photos = list(dict.fromkeys(rows.get("photo", [])))[:spot_check_photos]
+    keep = [i for i, photo in enumerate(rows.get("photo", [])) if photo in photos]
+    summary["spot_check"] = {"photos": photos,
+                             "rows": {column: [values[i] for i in keep] for column, values in rows.items()}}
+    return summary
 
 
 def write_bsds_outputs(result: BsdsEvalResult, out: str | Path) -> dict[str, Path]:
     """Write ``bsds_<split>.json``, ``_summary.json``, ``.md``, ``_clicks.png`` and ``_calibration.png`` to ``out``.
 
-    The summary is the full JSON without :data:`SUMMARY_OMITS` (about 1 KB instead of 0.5 MB): what the
-    package ships as the bundled model's record (``teaching.records``).
+    The summary is the full JSON without :data:`SUMMARY_OMITS`, with the first photo's rows kept as a spot-check
+    sample (about 3 KB instead of 0.5 MB): what the package ships as the bundled model's record
+    (``teaching.records``).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -506,7 +527,7 @@ def write_bsds_outputs(result: BsdsEvalResult, out: str | Path) -> dict[str, Pat
              "clicks": out / f"{stem}_clicks.png", "calibration": out / f"{stem}_calibration.png"}
     full = result.to_json()
     atomic_write_bytes(paths["json"], json.dumps(full, separators=(",", ":")).encode())
-    summary = {k: v for k, v in full.items() if k not in SUMMARY_OMITS}
+    summary = summarize_bsds_json(full)
     atomic_write_bytes(paths["summary"], json.dumps(summary, indent=1).encode())
     atomic_write_bytes(paths["markdown"], (result.markdown() + "\n").encode())
     plot_bsds_clicks(result, paths["clicks"])

@@ -41,6 +41,9 @@ class EvalResult:
     miou_box: float = 0.0
     ambiguity_score: float = 0.0
     ambiguity_points: int = 0
+    # the first scene's rows, one per mask: "confident" and "oracle" (IoU after each point), "box_iou"; a notebook
+    # recomputes them live to show that a recorded result is what the model does
+    spot_check: dict[str, list] = field(default_factory=dict)
 
     def markdown(self) -> str:
         head = "| | " + " | ".join(f"{n} pt" for n in POINT_COUNTS) + " | box | ambiguity |"
@@ -71,6 +74,7 @@ def evaluate(model: Sam, num_scenes: int = 50, seed_start: int = EVALUATE_SEED_S
     predictor = SamPredictor(model, cache_size=1)
     max_points = max(POINT_COUNTS)
     conf_curves, oracle_curves, box_ious, ambiguity = [], [], [], []
+    first_scene_masks = 0  # masks of scene 0: the spot-check rows
     for s in tqdm(range(num_scenes), disable=not progress, desc="evaluate"):
         scene = generator(seed_start + s)
         predictor.set_image(scene.image)
@@ -91,6 +95,8 @@ def evaluate(model: Sam, num_scenes: int = 50, seed_start: int = EVALUATE_SEED_S
             x, y = interior_centre(scene.masks[j])
             masks, _, _ = predictor.predict(np.array([[x, y]]), np.array([1]), multimask_output=True)
             ambiguity.append(np.mean([max(mask_iou(m, scene.masks[k]) for m in masks) for k in chain]))
+        if s == 0:
+            first_scene_masks = len(conf_curves)
     conf_arr, orac_arr = np.array(conf_curves), np.array(oracle_curves)
     return EvalResult(
         scenes=num_scenes,
@@ -100,6 +106,9 @@ def evaluate(model: Sam, num_scenes: int = 50, seed_start: int = EVALUATE_SEED_S
         miou_box=float(np.mean(box_ious)),
         ambiguity_score=float(np.mean(ambiguity)) if ambiguity else float("nan"),
         ambiguity_points=len(ambiguity),
+        spot_check={"confident": [[float(v) for v in c] for c in conf_curves[:first_scene_masks]],
+                    "oracle": [[float(v) for v in c] for c in oracle_curves[:first_scene_masks]],
+                    "box_iou": [float(v) for v in box_ious[:first_scene_masks]]},
     )
 
 

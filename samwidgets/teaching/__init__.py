@@ -16,7 +16,15 @@ from .models import (
     model_name,
 )
 from .photos import DemoPhoto, PhotoError, load_photo, reference_photo, unseen_photos
-from .records import bsds_summary, recorded_bsds_evaluation
+from .records import (
+    SpotCheck,
+    bsds_summary,
+    find_bsds500,
+    recorded_bsds_evaluation,
+    recorded_scene_evaluation,
+    spot_check_bsds,
+    spot_check_scenes,
+)
 
 __all__ = [
     "MODEL_ENV",
@@ -30,7 +38,12 @@ __all__ = [
     "is_bundled",
     "load_model",
     "load_photo",
+    "SpotCheck",
     "bsds_summary",
+    "find_bsds500",
+    "recorded_scene_evaluation",
+    "spot_check_bsds",
+    "spot_check_scenes",
     "recorded_bsds_evaluation",
     "reference_photo",
     "show_anns",
