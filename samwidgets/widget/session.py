@@ -14,15 +14,18 @@ mouse and key events into these calls and draws the result.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import replace
 
 import numpy as np
+import torch
 
 from ..errors import OutOfRangeError, UserInputError
 from ..inference.images import ImageLike
 from ..inference.predictor import SamPredictor
+from ..inference.prompts import check_box
 from ..sam2 import SAM2ImagePredictor
 from .imageset import ImageSet
 from .state import AnnotatedObject, Edit, History, ImageState, Prediction, Prompt, color_for
@@ -56,6 +59,42 @@ class Prefetcher:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` intra-op threads of torch (None: as they are), and restore the count after.
+
+    The decoder is small: one thread does it in about 1.5x the time of two on an idle two-core machine, but
+    when the browser shares the machine (JupyterLab on a laptop), two threads wait on each other and took 3x
+    as long as one (105 against 36 ms, measured in tests/test_browser.py).
+    """
+    before = torch.get_num_threads()
+    if n is None or n == before:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def predict_boxes(predictor: SamPredictor | SAM2ImagePredictor, boxes: np.ndarray,
+                  image_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """One mask per box from one batched decoder call on the predictor's current image of size ``image_hw``:
+    boxes B x 4 (XYXY image pixels) -> masks B x H x W (bool) and predicted IoUs B. The reference's ``predict``
+    takes one box; SAM's ``predict_torch`` (boxes in the resized frame) and SAM 2's ``predict`` take a batch."""
+    h, w = image_hw
+    if isinstance(predictor, SamPredictor):
+        resized = predictor.transform.apply_boxes(boxes, (h, w))  # B x 4 in the model's input frame
+        boxes_t = torch.as_tensor(resized, dtype=torch.float, device=predictor.device)
+        masks, scores, _ = predictor.predict_torch(None, None, boxes_t, multimask_output=False)  # B x 1 x H x W
+        masks, scores = masks.cpu().numpy(), scores.float().cpu().numpy()
+    else:
+        masks, scores, _ = predictor.predict(box=boxes, multimask_output=False)
+    masks = np.asarray(masks).reshape(len(boxes), -1, h, w)[:, 0].astype(bool, copy=False)  # B x H x W
+    return masks, np.asarray(scores, dtype=np.float32).reshape(len(boxes), -1)[:, 0]
+
+
 class AnnotationSession:
     """Interactive segmentation of a set of images with one predictor.
 
@@ -65,11 +104,14 @@ class AnnotationSession:
         names: file names to use on export (default: the paths' names, or ``image_0000.png``...).
         prefetch: encode the next image on a background thread while the user works.
         history_limit: undo steps kept per image.
+        decoder_threads: torch threads for the decoder calls (None: torch's setting; see :func:`torch_threads`).
     """
 
     def __init__(self, predictor: SamPredictor | SAM2ImagePredictor, images: ImageLike | Sequence[ImageLike], *,
-                 names: Sequence[str] | None = None, prefetch: bool = True, history_limit: int = 200) -> None:
+                 names: Sequence[str] | None = None, prefetch: bool = True, history_limit: int = 200,
+                 decoder_threads: int | None = None) -> None:
         self.predictor = predictor
+        self.decoder_threads = decoder_threads
         self.images = ImageSet(images, names)
         self.history_limit = history_limit
         self._histories: dict[int, History] = {}
@@ -81,6 +123,11 @@ class AnnotationSession:
         self.encode_seconds = 0.0
         #: milliseconds of the last decoder call (prompt encoder + mask decoder + upsampling)
         self.decoder_ms: float | None = None
+        #: milliseconds of the last hover preview's decoder call
+        self.preview_ms: float | None = None
+        #: whether the last prompt's answer was the hover preview's at the same spot (no decoder call)
+        self.reused_preview = False
+        self._previewed: tuple | None = None  # (image index, edit, prompt, prediction, ms) of the last preview
         self.open(0)
 
     # -- images ---------------------------------------------------------------
@@ -100,6 +147,7 @@ class AnnotationSession:
             self.encode_source, self.encode_seconds = "encoded", self.predictor.last_encode_seconds
         self.index = index
         self.decoder_ms = None
+        self._previewed = None
         if self._prefetcher and index + 1 < n:
             self._prefetcher.submit(index + 1, lambda i=index + 1: self.images.rgb(i))
 
@@ -111,7 +159,8 @@ class AnnotationSession:
         user's first click as fast as every later one. Nothing is recorded.
         """
         h, w = self.image.shape[:2]
-        self.predictor.predict(point_coords=[[w / 2, h / 2]], point_labels=[1], multimask_output=True)
+        with torch_threads(self.decoder_threads):
+            self.predictor.predict(point_coords=[[w / 2, h / 2]], point_labels=[1], multimask_output=True)
 
     def next(self) -> bool:
         """Go to the next image; False (and no change) on the last one."""
@@ -177,23 +226,75 @@ class AnnotationSession:
         edit = self.state.edit
         return self._predict("box", edit.prompt.with_box(box), edit)
 
-    def _predict(self, action: str, prompt: Prompt, previous: Edit) -> Prediction:
+    def preview(self, x: float, y: float, positive: bool = True) -> Prediction:
+        """What a click at image pixel (x, y) would give, without recording anything (the hover preview).
+
+        The answer is kept: a click at the same spot right after reuses it instead of running the decoder
+        again (the same prompt on the same state gives the same masks).
+        """
+        edit = self.state.edit
+        prompt = edit.prompt.with_point(x, y, POSITIVE if positive else NEGATIVE)
+        prediction, ms, _ = self._answer(prompt, edit)
+        self._previewed = (self.index, edit, prompt, prediction, ms)
+        self.preview_ms = ms
+        return prediction
+
+    def _answer(self, prompt: Prompt, previous: Edit) -> tuple[Prediction, float, bool]:
+        """SAM's answer to ``prompt`` refining ``previous``, the decoder's milliseconds, and whether it is the
+        last preview's answer (the same prompt on the same edit of the same image)."""
+        if self._previewed is not None:
+            index, edit, previewed, prediction, ms = self._previewed
+            if index == self.index and edit is previous and previewed == prompt:
+                return prediction, ms, True
         coords, labels, box = prompt.arrays()
         single_click = len(prompt.points) == 1 and prompt.box is None
         # The paper's loop: a lone click is ambiguous (3 masks); every later prompt refines the
         # mask the user kept, given back to SAM as its low-res logits, and asks for one mask.
         mask_input = previous.prediction.logits if previous.prediction is not None and not single_click else None
         start = time.perf_counter()
-        masks, scores, low_res = self.predictor.predict(
-            point_coords=coords, point_labels=labels, box=box, mask_input=mask_input,
-            multimask_output=single_click,
-        )
+        with torch_threads(self.decoder_threads):
+            masks, scores, low_res = self.predictor.predict(
+                point_coords=coords, point_labels=labels, box=box, mask_input=mask_input,
+                multimask_output=single_click,
+            )
         masks = masks.astype(bool, copy=False)  # SAM 2's predictor gives 0/1 floats, SAM's booleans
-        self.decoder_ms = 1000 * (time.perf_counter() - start)
+        ms = 1000 * (time.perf_counter() - start)
         chosen = int(np.argmax(scores))  # the most confident mask is the default
-        prediction = Prediction(masks=masks, scores=scores, low_res=low_res, chosen=chosen)
+        return Prediction(masks=masks, scores=scores, low_res=low_res, chosen=chosen), ms, False
+
+    def _predict(self, action: str, prompt: Prompt, previous: Edit) -> Prediction:
+        prediction, self.decoder_ms, self.reused_preview = self._answer(prompt, previous)
+        self._previewed = None
         self._push(action, replace(self.state, edit=Edit(prompt, prediction)))
         return prediction
+
+    def add_boxes(self, boxes: Sequence[Sequence[float]], label: str | None = None) -> tuple[AnnotatedObject, ...]:
+        """One new object per box (XYXY image pixels), all from one batched decoder call; one undo removes them.
+
+        The object being edited stays as it is. Returns the new objects, in the order of the boxes.
+        """
+        if len(boxes) == 0:
+            raise UserInputError("no boxes given: draw at least one box")
+        h, w = self.image.shape[:2]
+        rows = []
+        for box in boxes:
+            if len(box) != 4:
+                raise UserInputError(f"a box is 4 numbers (x0, y0, x1, y1), got {len(box)}")
+            x0, y0, x1, y1 = (float(v) for v in box)
+            rows.append(check_box((min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)), (h, w))[0])
+        start = time.perf_counter()
+        with torch_threads(self.decoder_threads):
+            masks, scores = predict_boxes(self.predictor, np.stack(rows), (h, w))
+        self.decoder_ms, self.reused_preview = 1000 * (time.perf_counter() - start), False
+        state = self.state
+        new = tuple(
+            AnnotatedObject(id=state.next_id + k, mask=masks[k], label=label or "object", score=float(scores[k]),
+                            color=color_for(state.next_id + k), prompt=Prompt(box=tuple(float(v) for v in row)))
+            for k, row in enumerate(rows)
+        )
+        self._push("boxes", replace(state, objects=(*state.objects, *new), selected=new[-1].id,
+                                    next_id=state.next_id + len(new)))
+        return new
 
     def choose(self, candidate: int) -> Prediction:
         """Keep candidate 0, 1 or 2 of SAM's three masks (after a single click)."""

@@ -28,6 +28,14 @@ def color_for(object_id: int) -> tuple[int, int, int]:
     return PALETTE[(object_id - 1) % len(PALETTE)]
 
 
+def mask_bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """XYXY bounding box of a mask's pixels, ends exclusive (x1 - x0 is the width); None for an empty mask."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if len(rows) == 0:
+        return None
+    return (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
+
+
 @dataclass(frozen=True)
 class Prompt:
     """The prompts of the object being edited, in original-image pixels."""
@@ -79,6 +87,11 @@ class Prediction:
     @property
     def is_ambiguous(self) -> bool:
         return len(self.masks) > 1
+
+    @cached_property
+    def bbox(self) -> tuple[int, int, int, int] | None:
+        """XYXY box of the chosen mask (see :func:`mask_bbox`): drawing crops to it."""
+        return mask_bbox(self.mask)
 
 
 @dataclass(frozen=True)
