@@ -9,6 +9,7 @@ import torch
 from samwidgets.inference.amg_utils import (
     batched_nms,
     generate_crop_boxes,
+    is_box_near_crop_edge,
     mask_to_uncompressed_rle,
     remove_small_regions,
 )
@@ -79,3 +80,13 @@ def test_uncompressed_rle_reads_any_nonzero_value_as_the_mask():
     labels = np.array([[1, 0], [2, 0]], np.uint8)  # two nonzero values: one run of mask pixels
     assert mask_to_uncompressed_rle(labels) == mask_to_uncompressed_rle(labels > 0) == {"size": [2, 2],
                                                                                          "counts": [0, 2, 2]}
+
+
+def test_near_a_crop_edge_means_within_20_pixels_exactly():
+    crop, image = [1000, 0, 2000, 500], [0, 0, 3000, 500]  # the crop's left and right edges are inside the image
+    boxes = torch.tensor([[1020.0, 100, 1500, 200],  # 20 px from the crop's left edge: near (the bound included)
+                          [1020.005, 100, 1500, 200],  # 20.005 px: not near (no tolerance relative to 1000)
+                          [1021.0, 100, 1500, 200],
+                          [1500.0, 0, 1600, 200],  # on the crop's top edge, which is the image's: not cut
+                          [1500.0, 100, 1985, 200]])  # 15 px from the crop's right edge
+    assert is_box_near_crop_edge(boxes, crop, image).tolist() == [True, False, False, False, True]

@@ -67,3 +67,15 @@ def test_images_resize_to_the_longest_side():
     resized = t.apply_image_torch(batch)
     assert resized.shape == (2, 3, 2, 8)
     assert resized[..., :3].abs().max() < 1e-6 and (resized[..., 5:] - 1).abs().max() < 1e-6
+
+
+def test_torch_resize_is_antialiased_and_samples_pixel_centres():
+    # the reference resizes batched tensors with antialiased bilinear, align_corners=False
+    transform = ResizeLongestSide(64)  # 256 -> 64: four pixels per output pixel
+    noise = torch.rand(1, 3, 256, 256, generator=torch.Generator().manual_seed(0))
+    # averaging about 4 x 4 pixels cuts white noise's spread about fourfold (sampling two would halve it)
+    assert transform.apply_image_torch(noise).std() < 0.25 * noise.std()
+    ramp = torch.arange(256.0).repeat(1, 3, 256, 1)  # value = x
+    out = transform.apply_image_torch(ramp)[0, 0, 0]
+    # output pixel i covers input pixels 4i..4i+3: its centre is 4i + 1.5 (inside the image, where the filter fits)
+    assert torch.allclose(out[1:-1], 4 * torch.arange(1.0, 63.0) + 1.5, atol=1e-4)

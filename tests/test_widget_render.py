@@ -135,6 +135,14 @@ def test_snapshot_shows_the_toggle_and_the_prompts(canvas, scene):
     dx, dy = canvas.grid.to_display(x, y)
     x0, y0 = snap.regions["image"][:2]
     assert tuple(snap.pixels[y0 + int(dy), x0 + int(dx)]) == snapshot.PROMPT_POSITIVE  # the click's green dot
+    canvas.toggle_mode()
+    if canvas.preview_enabled:
+        canvas.toggle_preview()
+    assert not _has(_crop(snapshot.widget_snapshot(canvas), "toolbar"), snapshot.INFO)  # every toggle off
+    for toggle in (canvas.toggle_preview, canvas.toggle_boxes, canvas.toggle_pan):  # each on, as in the widget
+        toggle()
+        assert _has(_crop(snapshot.widget_snapshot(canvas), "toolbar"), snapshot.INFO), toggle.__name__
+        toggle()
 
 
 def test_candidates_appear_after_a_single_click(canvas, scene):

@@ -330,7 +330,8 @@ class SamCanvas(widgets.VBox):
         b, t = self._buttons, self._toggles
         self._toolbar = widgets.HBox([self._mode_button, b["new_object"], b["undo"], b["redo"], b["clear"],
                                       b["previous"], b["next"], t["preview"], t["boxes"], b["zoom_in"],
-                                      b["zoom_out"], b["reset_zoom"], t["pan"]])
+                                      b["zoom_out"], b["reset_zoom"], t["pan"]],
+                                     layout=widgets.Layout(flex_flow="row wrap"))  # a narrow notebook: two rows
 
         self._objects = widgets.Select(options=[], rows=10, layout=widgets.Layout(width="260px"))
         self._objects.observe(self._on_object_selected, "value")

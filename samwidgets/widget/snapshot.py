@@ -30,7 +30,7 @@ MUTED = (130, 130, 130)
 BUTTON = (238, 238, 238)  # --jp-layout-color2
 BUTTON_PRESSED = (189, 189, 189)  # --jp-layout-color3, a toggle that is on
 DANGER = (211, 47, 47)  # button_style="danger" (--jp-error-color1)
-INFO = (0, 151, 167)  # button_style="info" (--jp-info-color1)
+INFO = (0, 151, 167)  # button_style="info" (--jp-info-color1): the chosen candidate, a toggle that is on
 BORDER = (189, 189, 189)
 SELECTED_ROW = (33, 150, 243)  # the selected option of the object list
 ERROR = (204, 0, 0)
@@ -63,6 +63,9 @@ class WidgetView:
     thumb_grid: render.DisplayGrid
     status: str  # the status line as plain text
     negative: bool = False  # negative clicks mode
+    preview: bool = False  # the hover preview's toggle
+    box_mode: bool = False  # the several-boxes toggle
+    pan_mode: bool = False  # the pan toggle
     error: str | None = None  # the last action's error, shown in red after the status
     label_text: str = ""  # the label box's text
 
@@ -150,6 +153,25 @@ def _icon(draw: ImageDraw.ImageDraw, name: str, cx: float, cy: float, color) -> 
     elif name == "trash":
         draw.rectangle([cx - 4, cy - 3, cx + 4, cy + 6], outline=color, width=2)
         draw.line([(cx - 6, cy - 5), (cx + 6, cy - 5)], fill=color, width=2)
+    elif name == "eye":
+        draw.ellipse([cx - 7, cy - 4, cx + 7, cy + 4], outline=color, width=2)
+        draw.ellipse([cx - 2, cy - 2, cx + 2, cy + 2], fill=color)
+    elif name == "clone":
+        draw.rectangle([cx - 6, cy - 6, cx + 2, cy + 2], outline=color, width=2)
+        draw.rectangle([cx - 2, cy - 2, cx + 6, cy + 6], outline=color, width=2)
+    elif name in ("search-plus", "search-minus"):
+        draw.ellipse([cx - 6, cy - 6, cx + 3, cy + 3], outline=color, width=2)
+        draw.line([(cx + 2, cy + 2), (cx + 6, cy + 6)], fill=color, width=2)
+        draw.line([(cx - 4, cy - 1.5), (cx + 1, cy - 1.5)], fill=color, width=1)
+        if name == "search-plus":
+            draw.line([(cx - 1.5, cy - 4), (cx - 1.5, cy + 1)], fill=color, width=1)
+    elif name == "expand":
+        for sx, sy in ((-1, -1), (1, -1), (-1, 1), (1, 1)):
+            draw.line([(cx + 6 * sx, cy + 6 * sy), (cx + 2 * sx, cy + 6 * sy)], fill=color, width=2)
+            draw.line([(cx + 6 * sx, cy + 6 * sy), (cx + 6 * sx, cy + 2 * sy)], fill=color, width=2)
+    elif name == "arrows":
+        draw.line([(cx - 6, cy), (cx + 6, cy)], fill=color, width=2)
+        draw.line([(cx, cy - 6), (cx, cy + 6)], fill=color, width=2)
 
 
 @dataclass(frozen=True)
@@ -182,11 +204,19 @@ class _Button:
         return w
 
 
-def _toolbar(negative: bool) -> list[_Button]:
-    mode = _Button("negative clicks", width=140, fill=DANGER, color=(255, 255, 255)) if negative \
+def _toolbar(view: WidgetView) -> list[_Button]:
+    """The canvas's toolbar, in its order (``SamCanvas._build_controls``), toggles coloured as they are."""
+    mode = _Button("negative clicks", width=140, fill=DANGER, color=(255, 255, 255)) if view.negative \
         else _Button("positive clicks", width=140)
+
+    def toggle(text: str, icon: str, on: bool) -> _Button:
+        return _Button(text, icon, fill=INFO, color=(255, 255, 255)) if on else _Button(text, icon)
+
     return [mode, _Button("new object", "plus"), _Button("undo", "undo"), _Button("redo", "redo"),
-            _Button("clear", "eraser"), _Button("", "arrow-left"), _Button("", "arrow-right")]
+            _Button("clear", "eraser"), _Button("", "arrow-left"), _Button("", "arrow-right"),
+            toggle("preview", "eye", view.preview), toggle("several boxes", "clone", view.box_mode),
+            _Button("", "search-plus"), _Button("", "search-minus"), _Button("", "expand"),
+            toggle("", "arrows", view.pan_mode)]
 
 
 def _draw_prompts(draw: ImageDraw.ImageDraw, view: WidgetView, ox: int, oy: int) -> None:
@@ -284,7 +314,8 @@ def _status_lines(status: str, error: str | None, width: float) -> list[list[tup
 
 def _layout(view: WidgetView) -> tuple[int, dict[str, tuple[int, int, int, int]]]:
     """Width of the picture and the boxes of its parts (without the status's height, known later)."""
-    toolbar_w = sum(b.size() for b in _toolbar(view.negative)) + GAP * 6
+    buttons = _toolbar(view)
+    toolbar_w = sum(b.size() for b in buttons) + GAP * (len(buttons) - 1)
     image_w, image_h = view.grid.width, view.grid.height
     thumb_w, thumb_h = view.thumb_grid.width, view.thumb_grid.height
     candidates_w = 3 * thumb_w + 2 * GAP
@@ -317,7 +348,7 @@ def render_view(view: WidgetView) -> Snapshot:
 
     # the toolbar
     x, y = regions["toolbar"][:2]
-    for button in _toolbar(view.negative):
+    for button in _toolbar(view):
         x += button.draw(draw, x, y) + GAP
 
     # the image with the masks (exactly the canvas's two lower layers) and the prompts above them
@@ -382,7 +413,8 @@ def view_of(canvas: Any) -> WidgetView:
     return WidgetView(
         picture=canvas._display_rgb, grid=canvas.grid, state=canvas.session.state,
         thumb_picture=canvas._thumb_rgb, thumb_grid=canvas._thumb_grid, status=canvas.status_text(),
-        negative=canvas.negative, error=None if error is None else f"{type(error).__name__}: {error}",
+        negative=canvas.negative, preview=canvas.preview_enabled, box_mode=canvas.box_mode, pan_mode=canvas.pan_mode,
+        error=None if error is None else f"{type(error).__name__}: {error}",
         label_text=canvas._label.value,
     )
 
