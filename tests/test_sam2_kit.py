@@ -123,6 +123,17 @@ def test_the_canvas_takes_a_sam2_predictor_or_model(small_model, images):
         canvas._on_mouse_down(100, 70)  # display pixels: twice the image's
         canvas._on_mouse_up(100, 70)
         assert canvas.last_error is None and canvas.session.current_mask is not None
+        # the hover preview, several boxes in one call and a zoomed click work with SAM 2 as with SAM
+        canvas._set_preview(True)
+        canvas._on_mouse_move(40, 30)
+        assert canvas.previews == 1 and canvas.last_error is None
+        canvas.add_boxes([(5, 5, 40, 30), (50, 10, 90, 60)])
+        assert canvas.last_error is None and len(canvas.objects) == 2
+        assert [o.mask.shape for o in canvas.objects] == [images[0].shape[:2]] * 2
+        canvas.zoom_by(2.0, 0, 0)
+        canvas._on_mouse_down(100, 70)
+        canvas._on_mouse_up(100, 70)
+        assert canvas.session.state.edit.prompt.points[-1] == pytest.approx((25.0, 17.5))
     finally:
         canvas.close()
     canvas = SamCanvas(small_model, images[0], prefetch=False)
