@@ -268,8 +268,8 @@ class SamCanvas(widgets.VBox):
         self.preview_enabled = warm_ms <= PREVIEW_AUTO_MS if hover_preview is None else bool(hover_preview)
         self._hover = Throttle(self._preview_at, headroom=PREVIEW_HEADROOM)  # latest wins; slow models: less often
         self._view_redraw = Throttle(self._redraw_view)  # wheel bursts and pan drags
-        self.grid = render.DisplayGrid(self.session.image.shape[:2], self.display_width)
         self.view = render.View(self.session.image.shape[:2], self.display_width)
+        self.grid = self.view.fit  # the whole image at the canvas's size (the snapshot's and thumbnails' grid)
         self.canvas = MultiCanvas(5, width=self.grid.width, height=self.grid.height)
         self.canvas.layout.width = f"{self.grid.width}px"
         self.canvas.layout.height = f"{self.grid.height}px"
@@ -811,8 +811,8 @@ class SamCanvas(widgets.VBox):
     def _set_display_images(self) -> None:
         """The current image resampled once for the canvas and for the candidate thumbnails."""
         image = self.session.image
-        self.grid = render.DisplayGrid(image.shape[:2], self.display_width)
         self.view = render.View(image.shape[:2], self.display_width)
+        self.grid = self.view.fit
         self._display_rgb = self.grid.image(image)
         self._thumb_grid = render.DisplayGrid(image.shape[:2], THUMBNAIL_WIDTH)
         self._thumb_rgb = self._thumb_grid.image(image)
