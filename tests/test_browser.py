@@ -5,16 +5,19 @@ scene, opens it in JupyterLab, runs it, clicks on a known object and checks
 that a mask appears: in the page (pixels of the canvas change where the
 object is), in the kernel (the session holds a mask) and on the mask layer
 itself (its pixels, as the browser drew them, synced back to the kernel).
-Then, in the same page: the hover preview (turned on with its key, the
-pointer moved over the image: previews are drawn in the page and nothing is
-recorded in the kernel), several boxes (two drags in several-boxes mode and
-Enter make two objects, one undo removes both) and zoom (the wheel zooms the
-image in the page; a click then lands at the right image pixel).
+A second test, in a fresh page: the hover preview (turned on with its key,
+the pointer moved over the image: previews are drawn in the page and nothing
+is recorded in the kernel), several boxes (two drags in several-boxes mode
+and Enter make two objects, one undo removes both, one redo brings them back)
+and zoom (the wheel changes the picture; a click then lands at the right
+image pixel).
 
-It measures, as benchmark figures written to ``browser_latency.json`` (never
-asserted): the click-to-mask-drawn round trip over repeated clicks, the
-kernel's share of it (decoder, canvas, side panels: ``SamCanvas.timings``),
-and the preview updates per second the page draws while the pointer moves.
+They measure, as benchmark figures (never asserted): the click-to-mask-drawn
+round trip over repeated clicks, timed inside the page, with the preview off
+and after the pointer rested on the object, when the canvas's message
+arrived, and the kernel's share (decoder, canvas, side panels:
+``SamCanvas.timings``), in ``browser_latency.json``; the preview updates per
+second the page draws while the pointer moves, in ``browser_preview.json``.
 
 Needs Chromium (Debian's ``chromium`` package, or ``$SAMWIDGETS_CHROMIUM``)
 and the ``playwright`` Python package. Without them the test is skipped with
@@ -200,7 +203,8 @@ JS_MASK_SHOWN = """(share) => {
 JS_MASK_GONE = "(share) => window.__sw.changed() <= share"
 # One timed round trip, measured inside the page (no message to the test per frame, which on two cores would
 # slow down the kernel being measured): the mouse events go to the canvas as the browser's own would, and an
-# animation-frame loop notes when `share` of the patch changed. Resolves to milliseconds (-1: never).
+# animation-frame loop notes when `share` of the patch changed. JS_TIMED_CLICK resolves to {ms, messages: the
+# websocket's [time, size] in between} (-1: the mask never came; -2: it never went after Escape).
 JS_EVENTS = """
   // focused already, so that the canvas's own focus() on mouse-down does not scroll the page mid-click
   document.querySelector('.samwidgets-canvas canvas').focus({preventScroll: true});
