@@ -167,9 +167,11 @@ def fuzz_canvas(canvas: SamCanvas, events: int, seed: int = 0) -> FuzzReport:
                 report.previews += 1
             canvas._on_mouse_out(x, y)
         elif kind == "boxes":
-            canvas.clear() if canvas.pending_boxes else None
+            if canvas.pending_boxes:  # boxes a drag left: dropped first, so that this batch is known exactly
+                canvas.clear()
             was_box_mode = canvas.box_mode
-            canvas.box_mode or canvas.toggle_boxes()
+            if not canvas.box_mode:
+                canvas.toggle_boxes()
             h, w = sizes[session.index]
             drawn = []
             for _ in range(int(rng.integers(1, 4))):
@@ -191,7 +193,8 @@ def fuzz_canvas(canvas: SamCanvas, events: int, seed: int = 0) -> FuzzReport:
             canvas.redo()
             assert session.state.objects[len(before.objects):] == made, f"event {step}: redo lost the boxes"
             report.box_batches += 1
-            canvas.box_mode == was_box_mode or canvas.toggle_boxes()
+            if canvas.box_mode != was_box_mode:
+                canvas.toggle_boxes()
         elif kind == "zoom":
             x, y = rng.uniform(0, canvas_w), rng.uniform(0, canvas_h)
             canvas._on_mouse_move(x, y)
