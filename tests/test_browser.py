@@ -100,7 +100,8 @@ NOTEBOOK_CELLS = [
     "'panels_ms', 'total_ms')}\n"
     "print('KERNEL', json.dumps(dict(parts, previews=canvas.previews, objects=len(canvas.session.state.objects), "
     "history=len(canvas.session.history()._entries), zoom=canvas.view.zoom, preview=canvas.preview_enabled, "
-    "points=[list(p) for p in canvas.session.state.edit.prompt.points])))",
+    "points=[list(p) for p in canvas.session.state.edit.prompt.points], "
+    "previewed=canvas.session._previewed and list(canvas.session._previewed[2].points[-1]))))",
 ]
 KERNEL_CELL = NOTEBOOK_CELLS[-1]
 NOTEBOOK_CELLS += [KERNEL_CELL] * 5  # read again at each stage (a fresh cell each time: no stale output)
@@ -275,11 +276,12 @@ JS_HOVER_SWEEP = """([y, seconds]) => {""" + JS_EVENTS + """
   const ctx = canvas.getContext('2d', {willReadFrequently: true});
   const band = () => ctx.getImageData(0, y - 8, canvas.width, 16).data;
   return new Promise(resolve => {
-    let last = band(), frames = 0, changed = 0, moves = 0;
+    let last = band(), frames = 0, changed = 0, moves = 0, pointer = null;
     const t0 = performance.now();
     const mover = setInterval(() => {
       const span = canvas.width - 40, phase = (moves * 4) % (2 * span);
-      window.__swFire('mousemove', 20 + (phase < span ? phase : 2 * span - phase), y);
+      pointer = [20 + (phase < span ? phase : 2 * span - phase), y];
+      window.__swFire('mousemove', pointer[0], pointer[1]);
       moves++;
     }, 16);
     const tick = () => {
@@ -293,7 +295,10 @@ JS_HOVER_SWEEP = """([y, seconds]) => {""" + JS_EVENTS + """
       frames++; if (differs) changed++;
       last = now;
       if (performance.now() - t0 < seconds * 1000) requestAnimationFrame(tick);
-      else { clearInterval(mover); resolve({frames, changed, moves, seconds: (performance.now() - t0) / 1000}); }
+      else {
+        clearInterval(mover);
+        resolve({frames, changed, moves, pointer, seconds: (performance.now() - t0) / 1000});
+      }
     };
     requestAnimationFrame(tick);
   });
@@ -490,6 +495,11 @@ def test_hover_preview_several_boxes_and_zoom_in_jupyterlab(lab, capsys):
             hovered = _kernel(page, 6)
             assert counted["changed"] >= 5, f"the page drew no hover previews: {counted}"
             assert hovered["previews"] > start["previews"], hovered
+            # latest wins: the pointer's last position (the preview before it had run less than an interval
+            # earlier) was previewed once the interval was over, by the kernel's event loop: no event followed (the
+            # moves are 2 image pixels apart; the browser's coordinates may differ from ours by half a pixel)
+            assert hovered["previewed"] == pytest.approx([c / 2 for c in counted["pointer"]], abs=1.0), (
+                hovered, counted)
             # the focus click and its Escape are the only steps recorded: the previews recorded nothing
             assert (hovered["objects"], hovered["history"]) == (start["objects"], start["history"] + 2), (
                 "hovering changed the session's state", start, hovered)
