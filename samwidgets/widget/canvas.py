@@ -192,12 +192,6 @@ def _same(drawn: tuple | None, key: tuple) -> bool:
     return drawn is not None and drawn[0] == key[0] and all(a is b for a, b in zip(drawn[1], key[1]))
 
 
-def _xyxy(coco_bbox: tuple[int, int, int, int]) -> tuple[int, int, int, int] | None:
-    """A COCO (x, y, width, height) box as XYXY with exclusive ends, None for an empty mask's zeros."""
-    x, y, w, h = coco_bbox
-    return None if w == 0 else (x, y, x + w, y + h)
-
-
 class SamCanvas(widgets.VBox):
     """Interactive SAM on one image or a set of images.
 
@@ -881,7 +875,7 @@ class SamCanvas(widgets.VBox):
             if not _same(self._drawn.get("objects"), objects_key):
                 styles = [render.MaskStyle(o.mask, o.color, render.SELECTED_ALPHA if o.id == state.selected
                                            else render.FILL_ALPHA, render.EDGE_ALPHA if o.id == state.selected
-                                           else None, bbox=_xyxy(o.bbox)) for o in state.objects]
+                                           else None, bbox=o.box) for o in state.objects]
                 self._paint_patch(self.canvas[OBJECTS_LAYER], render.mask_patch(styles, self.view))
                 self._drawn["objects"] = objects_key
             if not _same(self._drawn.get("edit"), edit_key):

@@ -123,12 +123,17 @@ class AnnotatedObject:
         return int(self.mask.sum())
 
     @cached_property
+    def box(self) -> tuple[int, int, int, int] | None:
+        """XYXY box of the mask (see :func:`mask_bbox`): drawing crops to it."""
+        return mask_bbox(self.mask)
+
+    @property
     def bbox(self) -> tuple[int, int, int, int]:
         """COCO bbox (x, y, width, height) in pixels; zeros for an empty mask."""
-        ys, xs = np.nonzero(self.mask)
-        if len(xs) == 0:
+        if self.box is None:
             return (0, 0, 0, 0)
-        return (int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1))
+        x0, y0, x1, y1 = self.box
+        return (x0, y0, x1 - x0, y1 - y0)
 
 
 @dataclass(frozen=True)
