@@ -18,7 +18,7 @@ LEAVES = {"errors"}
 #: package -> the packages of ours it may import (besides itself and LEAVES); io, runtime and data are leaves
 ALLOWED = {
     "modeling": set(),
-    "io": {"inference"},  # io/coco.py decodes RLE with inference.amg_utils (the reference's helpers)
+    "io": set(),
     "runtime": set(),
     "data": {"io"},
     "hub": {"modeling", "sam2", "io", "runtime"},  # from_pretrained builds SAM 2 models by name
@@ -70,11 +70,15 @@ def _top(module: str) -> str:
     return parts[1] if len(parts) > 1 else ""
 
 
+#: the one entry point (``python -m samwidgets``), which runs the commands
+ENTRY_POINT = "samwidgets.__main__"
+
+
 @pytest.mark.parametrize("package", sorted(ALLOWED))
 def test_imports_point_one_way(package):
     wrong = []
     for module, path in MODULES.items():
-        if _top(module) != package or module.endswith(".__main__"):  # entry points call the commands
+        if _top(module) != package:
             continue
         for target, _ in _imports(path):
             top = _top(target)
@@ -89,8 +93,8 @@ def test_leaves_import_nothing_of_ours(leaf):
 
 
 def test_nothing_imports_a_command():
-    wrong = [f"{module} imports {target}" for module, path in MODULES.items() if _top(module) not in ("cli", "")
-             and not module.endswith(".__main__")
+    wrong = [f"{module} imports {target}" for module, path in MODULES.items()
+             if _top(module) != "cli" and module != ENTRY_POINT
              for target, _ in _imports(path) if _top(target) == "cli"]
     assert not wrong, "\n".join(wrong)
 
@@ -122,6 +126,29 @@ def test_no_private_attributes_of_other_modules():
                     and node.attr.startswith("_") and not node.attr.startswith("__")):
                 wrong.append(f"{module} uses {aliases[node.value.id]}.{node.attr}")
     assert not wrong, "\n".join(wrong)
+
+
+def test_no_import_cycles_between_packages():
+    """The packages' import graph (every import of every module, __main__ files included) has no cycle:
+    a package that imports another is never imported by it, directly or through a third."""
+    graph: dict[str, set[str]] = {}
+    for module, path in MODULES.items():
+        if module == ENTRY_POINT or not _top(module) or _top(module) in LEAVES:
+            continue
+        graph.setdefault(_top(module), set()).update(
+            _top(target) for target, _ in _imports(path) if _top(target) not in {"", _top(module)} | LEAVES)
+    reaches = {package: set(targets) for package, targets in graph.items()}
+    changed = True
+    while changed:  # transitive closure: what each package reaches through the others
+        changed = False
+        for package, targets in reaches.items():
+            more = set().union(*(reaches.get(t, set()) for t in targets)) - targets
+            if more:
+                targets |= more
+                changed = True
+    cycles = sorted(f"{package} -> {target} -> ... -> {package}" for package, targets in reaches.items()
+                    for target in graph[package] if package in reaches.get(target, set()))
+    assert not cycles, "\n".join(cycles)
 
 
 def test_no_import_cycles_between_modules():

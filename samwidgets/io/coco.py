@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from ..inference.amg_utils import decode_rle
 from .atomic import atomic_write_bytes
+from .rle import decode_rle
 
 #: The category a file gets when the caller names none.
 DEFAULT_CATEGORIES = ({"id": 1, "name": "object"},)

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..inference import amg_utils as amg
+from . import rle
 from .atomic import atomic_write_bytes
 
 IMAGE_KEYS = ("image_id", "width", "height", "file_name")
@@ -36,11 +36,11 @@ def segmentation_to_json_rle(segmentation: Any) -> dict[str, Any]:
     ("uncompressed_rle") or an RLE with str/bytes counts ("coco_rle").
     """
     if isinstance(segmentation, dict):
-        return amg.rle_to_json(segmentation)
+        return rle.rle_to_json(segmentation)
     mask = np.asarray(segmentation)
     if mask.ndim != 2:
         raise ValueError(f"a segmentation must be an H x W mask or a COCO RLE dict, got an array of shape {mask.shape}")
-    return amg.mask_to_rle_json(mask)
+    return rle.mask_to_rle_json(mask)
 
 
 def sa1b_annotation(record: dict[str, Any], annotation_id: int) -> dict[str, Any]:
@@ -116,7 +116,7 @@ def read_sa1b(path: str | os.PathLike) -> dict[str, Any]:
 
 def annotation_mask(annotation: dict[str, Any]) -> np.ndarray:
     """The H x W bool mask of one SA-1B annotation."""
-    return amg.decode_rle(annotation["segmentation"])
+    return rle.decode_rle(annotation["segmentation"])
 
 
 def sa1b_masks(data: dict[str, Any]) -> np.ndarray:

@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import UserInputError
-from ..inference.amg_utils import mask_to_rle_json
 from ..io.atomic import atomic_write_bytes
 from ..io.coco import decode_segmentation, write_coco
+from ..io.rle import mask_to_rle_json
 from .render import png_bytes
 from .state import AnnotatedObject, Prompt, color_for
 
