@@ -141,7 +141,7 @@ def test_no_import_cycles_between_packages():
     changed = True
     while changed:  # transitive closure: what each package reaches through the others
         changed = False
-        for package, targets in reaches.items():
+        for targets in reaches.values():
             more = set().union(*(reaches.get(t, set()) for t in targets)) - targets
             if more:
                 targets |= more
