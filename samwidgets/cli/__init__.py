@@ -5,12 +5,22 @@ Each command is a module of this package with a ``main(argv) -> int``; the table
 them. A command module only parses options and calls the library (training, evaluation,
 inference, ...): nothing imports a command module back. Commands that load a model share the
 flags of :mod:`.model_flags`.
+
+Errors: a user's mistake (an unknown name, a missing file or folder, a file of the wrong kind, a number out
+of range) is a :class:`~samwidgets.errors.UserInputError`, raised by the command's checks
+(:mod:`.checks`) or by the library; :func:`main` prints it as one line, ``samwidgets <command>: error:
+<what is wrong and the fix>``, and exits with status 2, as argparse does for a malformed command line.
+Any other exception is a bug and keeps its traceback; ``--debug`` (anywhere on the command line) shows the
+traceback of a user's mistake too.
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
+import traceback
+
+from ..errors import UserInputError
 
 #: command -> (module in samwidgets.cli, one line for the list of commands)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -29,6 +39,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
                                                    "from photos with human segments"),
 }
 
+#: the flag, accepted anywhere on the command line, that shows a user's mistake with its traceback
+DEBUG_FLAG = "--debug"
+
 
 def usage() -> str:
     """The list of commands, as ``samwidgets --help`` prints it."""
@@ -36,13 +49,19 @@ def usage() -> str:
     lines = ["usage: samwidgets <command> [options]   (or: python -m samwidgets <command> [options])", "",
              "commands:"]
     lines += [f"  {name:<{width}}  {summary}" for name, (_, summary) in COMMANDS.items()]
-    lines += ["", "samwidgets <command> --help shows a command's options."]
+    lines += ["", "samwidgets <command> --help shows a command's options; --debug (anywhere) shows the traceback "
+                  "of an error that is otherwise one line."]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command ``argv[0]`` with the rest of ``argv``; its exit status."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """Run the command ``argv[0]`` with the rest of ``argv``; its exit status.
+
+    A user's mistake (:class:`UserInputError`, or a command's ``SystemExit("message")``) is printed as
+    one line, ``samwidgets <command>: error: <message>``, and gives status 2; with ``--debug`` it is raised
+    with its traceback instead. Any other exception (a bug) propagates unchanged.
+    """
+    argv, debug = take_debug_flag(list(sys.argv[1:] if argv is None else argv))
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(usage())
         return 0
@@ -51,4 +70,34 @@ def main(argv: list[str] | None = None) -> int:
         print(f"samwidgets: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
     module = importlib.import_module(f"{__name__}.{COMMANDS[name][0]}")
-    return int(module.main(rest) or 0)
+    try:
+        return int(module.main(rest) or 0)
+    except (UserInputError, SystemExit) as e:
+        message = user_error_message(e)
+        if message is None:  # argparse's exits (--help, a malformed command line), sys.exit(n)
+            raise
+        if debug:
+            if isinstance(e, SystemExit):  # Python prints a SystemExit's message, never its traceback
+                traceback.print_exc()
+            raise
+        from .checks import error_line
+
+        print(error_line(name, message), file=sys.stderr)
+        return 2
+
+
+def take_debug_flag(argv: list[str]) -> tuple[list[str], bool]:
+    """``argv`` without ``--debug`` (before a ``--`` that ends the options), and whether it was there."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    kept = [arg for arg in argv[:end] if arg != DEBUG_FLAG] + argv[end:]
+    return kept, len(kept) != len(argv)
+
+
+def user_error_message(error: BaseException) -> str | None:
+    """The message of a user's mistake: a UserInputError's, or the text a command's ``SystemExit`` carries
+    (some commands stop with ``SystemExit("...")``, which callers of their ``main`` expect); else None."""
+    if isinstance(error, UserInputError):
+        return str(error)
+    if isinstance(error, SystemExit) and isinstance(error.code, str):
+        return error.code
+    return None

@@ -32,12 +32,14 @@ from ..bench.speed import (
     matmul_peak_gflops,
 )
 from ..bench.train_step import StepShape
+from ..errors import UserInputError
 from ..modeling import CONFIGS
-from ..runtime.threads import configure_threads
+from .checks import at_least, bsds_folder, threads_flag
+from .model_flags import config_file
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="samwidgets bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="samwidgets bench", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--configs", nargs="+", default=["vit_b"],
                         help=f"configurations to measure (known: {', '.join(CONFIGS)}; or a SamConfig JSON file such "
                              f"as recipes/bsds_cnn/cnn_512.json; default: vit_b)")
@@ -78,17 +80,25 @@ def main(argv: list[str] | None = None) -> int:
                             "procedural scenes only")
     train.add_argument("--steps", type=int, default=6, help="with --train-step: timed steps per shape")
     args = parser.parse_args(argv)
+    # an unknown or missing config stops with SystemExit("..."), as callers of this main expect;
+    # samwidgets.cli.main prints it as a user's mistake, as it does a UserInputError
     for name in args.configs:
         if args.compare_reference and name in SAM2_BENCH_CONFIGS:
             continue  # SAM 2's configurations: compared with the sam2 package only
         if name.endswith(".json"):
             if not Path(name).is_file():
-                parser.error(f"no config file {name!r}")
+                raise SystemExit(f"--configs {name}: no such config file; pass a SamConfig .json file or a "
+                                 f"configuration name ({', '.join(CONFIGS)})")
+            config_file(name, "--configs")  # a UserInputError when it is no SamConfig
         elif name not in CONFIGS:
-            parser.error(f"unknown config {name!r}; known: {', '.join(CONFIGS)}, or a SamConfig .json file")
-    configure_threads(args.threads)
+            raise SystemExit(f"--configs {name}: unknown configuration; known: {', '.join(CONFIGS)}, or a SamConfig "
+                             ".json file")
+    for flag in ("encoder_runs", "predict_calls", "steps"):
+        at_least(getattr(args, flag), 1, "--" + flag.replace("_", "-"))
+    at_least(args.generation_runs, 0, "--generation-runs")
+    threads_flag(args.threads)
     if args.train_step:
-        return bench_train_step(args, parser)
+        return bench_train_step(args)
     if args.compare_reference:
         from ..bench.reference import Settings, main_compare
 
@@ -135,22 +145,20 @@ def parse_shape(text: str) -> StepShape:
     try:
         images, masks, rounds = (int(v) for v in parts.split("x"))
     except ValueError:
-        raise ValueError(f"a step shape is IMAGESxMASKSxROUNDS such as 8x4x4 (or 8x4x4bf16), got {text!r}") from None
+        raise UserInputError(f"--shapes {text}: a step shape is IMAGESxMASKSxROUNDS such as 8x4x4 (or 8x4x4bf16)"
+                             ) from None
     if min(images, masks, rounds) < 1:
-        raise ValueError(f"every number of a step shape must be at least 1, got {text!r}")
+        raise UserInputError(f"--shapes {text}: every number of a step shape must be at least 1")
     return StepShape(images, masks, rounds, bf16)
 
 
-def bench_train_step(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+def bench_train_step(args: argparse.Namespace) -> int:
     from ..bench.train_step import count_step_flops, make_source, time_steps, train_step_table
     from ..hub.checkpoints import config_by_name_or_file
 
-    try:
-        shapes = [parse_shape(s) for s in args.shapes]
-    except ValueError as e:
-        parser.error(str(e))
-    if args.bsds is not None and not args.bsds.is_dir():
-        parser.error(f"--bsds {args.bsds}: no such folder (give the BSDS500 folder holding images/ and groundTruth/)")
+    shapes = [parse_shape(s) for s in args.shapes]
+    if args.bsds is not None:
+        bsds_folder(args.bsds, "train")  # the recipe's photos: BSDS500 train
     peaks = {name: matmul_peak_gflops(dtype) for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
     report = [f"Machine: {machine_description()}; matrix peak fp32 {peaks['fp32']:,.0f} GFLOP/s, "
               f"bf16 {peaks['bf16']:,.0f} GFLOP/s"]

@@ -19,16 +19,18 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from ..errors import UserInputError
 from ..hub.checkpoints import load_model
 from ..io.atomic import atomic_write_bytes
 from ..runtime.devices import resolve_device
 from ..runtime.threads import configure_threads
+from .checks import at_least, bsds_folder
 from .generate import REFERENCE_THRESHOLDS
-from .model_flags import add_model_flags, model_description
+from .model_flags import add_model_flags, check_model_flags, model_description, sam_only
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="samwidgets calibrate-generator", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="samwidgets calibrate-generator", description=(__doc__ or "").split("\n\n")[0])
     add_model_flags(p)
     p.add_argument("--bsds", type=Path, required=True, metavar="ROOT",
                    help="the BSDS500 folder holding images/ and groundTruth/")
@@ -37,18 +39,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--points-per-side", type=int, default=32, help="the generator's grid (default: 32, as SAM's)")
     p.add_argument("--out", type=Path, required=True, help="folder for generator_thresholds.json and .md")
     args = p.parse_args(argv)
-    if not (args.bsds / "images" / args.split).is_dir():
-        p.error(f"--bsds {args.bsds}: no images/{args.split} there (give the BSDS500 folder holding images/ "
-                "and groundTruth/)")
-    if args.photos < 1:
-        p.error("--photos must be at least 1")
+    try:
+        bsds_folder(args.bsds, args.split)
+    except UserInputError as e:  # SystemExit("..."), as callers of this main expect; samwidgets.cli.main prints it
+        raise SystemExit(str(e)) from e
+    check_model_flags(args)  # before a model is loaded: --weights a file, a --model .json a SamConfig, ...
+    at_least(args.photos, 1, "--photos")
+    at_least(args.points_per_side, 1, "--points-per-side")
 
     from ..data.bsds import BsdsDataset
     from ..evaluation.generator_thresholds import calibrate_thresholds, photo_candidates, threshold_table
     from ..inference.automatic_mask_generator import SamAutomaticMaskGenerator
 
     configure_threads(args.threads)
-    model = load_model(args.model, args.weights, resolve_device(args.device))
+    model = sam_only(load_model(args.model, args.weights, resolve_device(args.device)))
     generator = SamAutomaticMaskGenerator(model, points_per_side=args.points_per_side, pred_iou_thresh=0.0,
                                           stability_score_thresh=0.0)
     data = BsdsDataset(args.bsds, args.split)

@@ -16,17 +16,17 @@ from pathlib import Path
 
 from ..data_engine.annotator import AnnotatorConfig
 from ..data_engine.engine import EngineConfig, report_markdown, run_engine
-from ..hub.build import at_image_size
 from ..hub.checkpoints import load_model
 from ..hub.default_model import DEFAULT_MODEL_NAME
 from ..runtime.devices import resolve_device
 from ..runtime.threads import configure_threads
-from .model_flags import add_model_flags
+from .checks import at_least
+from .model_flags import add_model_flags, check_model_flags, model_at_image_size, sam_only
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     defaults, person = EngineConfig(), AnnotatorConfig()
-    p = argparse.ArgumentParser(prog="samwidgets data-engine", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="samwidgets data-engine", description=(__doc__ or "").split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     p.add_argument("--out", type=Path, required=True, help="output folder")
     add_model_flags(p, weights_help=f"start from these weights (with --model, a configuration; default: the bundled "
@@ -46,10 +46,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    check_model_flags(args)  # before a model is loaded: --weights a file, a --model .json a SamConfig, ...
+    for count in args.images:
+        at_least(count, 0, "--images")
+    at_least(args.steps, 0, "--steps")
+    for flag in ("rounds", "eval_scenes", "budget"):
+        at_least(getattr(args, flag), 1, "--" + flag.replace("_", "-"))
     configure_threads(args.threads)
-    model = load_model(args.model, args.weights, resolve_device(args.device))
-    if args.image_size is not None:
-        model = at_image_size(model, args.image_size)
+    model = sam_only(load_model(args.model, args.weights, resolve_device(args.device)))
+    model = model_at_image_size(model, args.image_size)
     config = EngineConfig(images_per_stage=tuple(args.images), steps_per_stage=args.steps, lr=args.lr,
                           rounds=args.rounds,
                           eval_scenes=args.eval_scenes, annotator=AnnotatorConfig(budget_per_image=args.budget),

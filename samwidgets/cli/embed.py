@@ -35,13 +35,14 @@ from ..hub.checkpoints import load_model
 from ..inference.images import as_rgb_uint8
 from ..inference.predictor import SamPredictor
 from ..runtime import distributed
+from .checks import error_line
 from .folders import RunSummary, images_to_process, report
-from .model_flags import add_model_flags, model_description
+from .model_flags import add_model_flags, model_description, refuse_sam2_name, sam_only
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="samwidgets embed", description=__doc__.split("\n\n")[0],
-                                epilog=__doc__.split("\n\n", 1)[1],
+    p = argparse.ArgumentParser(prog="samwidgets embed", description=(__doc__ or "").split("\n\n")[0],
+                                epilog=(__doc__ or "").partition("\n\n")[2],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("images", nargs="+", type=Path, help="image files and/or directories of images")
     p.add_argument("--out", type=Path, required=True,
@@ -84,8 +85,6 @@ def embed_all(predictor: SamPredictor, images: list[Path], progress: bool = True
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     images = images_to_process(args)
-    if not images:
-        return 1
     # Files are named by image content, not by name, so images with the same stem do not clash
     # (folders.clashing_stems is not needed); identical images share one file.
     with distributed.distributed_session() as dist:  # a process group only under torchrun
@@ -93,9 +92,10 @@ def main(argv: list[str] | None = None) -> int:
             images = distributed.shard(images, dist.rank, dist.world_size)
         try:
             device = distributed.choose_device(args.device, dist.local_rank)
-            model = load_model(args.model, args.weights, str(device))
+            refuse_sam2_name(args.model, args.weights)  # before a download
+            model = sam_only(load_model(args.model, args.weights, str(device)))
         except (OSError, ValueError) as e:  # a missing or unfit checkpoint, an unknown name, no GPU
-            print(f"{dist.prefix()}could not load the model: {e}", file=sys.stderr)
+            print(dist.prefix() + error_line("embed", f"could not load the model: {e}"), file=sys.stderr)
             return 2
         if dist.is_main:
             print(f"model: {model_description(args)} on {device}", flush=True)

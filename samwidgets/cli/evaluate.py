@@ -24,11 +24,12 @@ from ..hub.checkpoints import load_model
 from ..io.atomic import atomic_write_bytes
 from ..runtime.devices import resolve_device
 from ..runtime.threads import configure_threads
-from .model_flags import add_model_flags, model_description
+from .checks import at_least, bsds_folder, existing_folder
+from .model_flags import add_model_flags, check_model_flags, model_description, sam_only
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="samwidgets evaluate", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="samwidgets evaluate", description=(__doc__ or "").split("\n\n")[0])
     add_model_flags(p, weights_help="a checkpoint or state dict (e.g. runs/x/weights.pt); with --model NAME or "
                                     "a config .json when it is not an official configuration")
     p.add_argument("--scenes", type=int, default=50)
@@ -47,9 +48,19 @@ def main(argv: list[str] | None = None) -> int:
     photos.add_argument("--no-grabcut-baseline", action="store_true",
                         help="skip the slow OpenCV grabCut baseline")
     args = p.parse_args(argv)
+    check_model_flags(args)  # before a model is loaded: --weights a file, a --model .json a SamConfig, ...
+    if args.bsds is not None:
+        bsds_folder(args.bsds, args.split)
+        if args.grabcut is not None:
+            existing_folder(args.grabcut, "--grabcut", "pass the folder of GrabCut ground-truth PNGs (<id>.png), "
+                            "or leave --grabcut out to skip NoC")
+        at_least(args.max_photos, 1, "--max-photos")
+    else:
+        at_least(args.scenes, 1, "--scenes")
+        at_least(args.masks_per_scene, 1, "--masks-per-scene")
 
     configure_threads(args.threads)
-    model = load_model(args.model, args.weights, resolve_device(args.device))
+    model = sam_only(load_model(args.model, args.weights, resolve_device(args.device)))
     model_name = model_description(args)
     torch.manual_seed(0)
     if args.bsds is not None:

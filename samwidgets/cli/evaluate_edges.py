@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import torch
@@ -23,12 +22,13 @@ from ..hub.checkpoints import load_model
 from ..io.atomic import atomic_write_bytes
 from ..runtime.devices import resolve_device
 from ..runtime.threads import configure_threads
-from ..tasks.edges import check_bsds_root, edges_bsds_markdown, edges_bsds_record, evaluate_edges_bsds
-from .model_flags import add_model_flags, model_description
+from ..tasks.edges import edges_bsds_markdown, edges_bsds_record, evaluate_edges_bsds
+from .checks import at_least, bsds_folder
+from .model_flags import add_model_flags, check_model_flags, model_description, sam_only
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="samwidgets evaluate-edges", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="samwidgets evaluate-edges", description=(__doc__ or "").split("\n\n")[0])
     add_model_flags(p)
     p.add_argument("--bsds", type=Path, required=True, metavar="ROOT",
                    help="the folder holding images/<split> and groundTruth/<split> (BSDS500/data)")
@@ -38,13 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("edges_results"), help="where the .json and .md go")
     args = p.parse_args(argv)
 
-    try:
-        check_bsds_root(args.bsds, args.split)  # before loading a model
-    except FileNotFoundError as e:
-        print(f"samwidgets evaluate-edges: {e}", file=sys.stderr)
-        return 2
+    bsds_folder(args.bsds, args.split)  # before loading a model
+    check_model_flags(args)
+    at_least(args.limit, 1, "--limit")
+    at_least(args.points_per_side, 1, "--points-per-side")
     configure_threads(args.threads)
-    model = load_model(args.model, args.weights, resolve_device(args.device))
+    model = sam_only(load_model(args.model, args.weights, resolve_device(args.device)))
     model_name = model_description(args)
     torch.manual_seed(0)
     work_dir = args.out / f"edges_bsds500_{args.split}_photos"  # per-photo counts: a re-run resumes

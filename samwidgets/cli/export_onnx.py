@@ -24,14 +24,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..errors import UserInputError
 from ..hub.checkpoints import load_model
 from ..hub.registry import get_checkpoint_spec, registered_checkpoints
 from ..inference.onnx import export_onnx
 from ..runtime.threads import configure_threads
 from ..sam2 import CONFIGS as SAM2_CONFIGS
 from ..sam2 import SAM2Base, build_sam2
+from ..sam2.build import Sam2CheckpointError
 from ..sam2.onnx import export_sam2_onnx
-from .model_flags import add_model_flags, model_description
+from .model_flags import add_model_flags, check_model_flags, model_description
 
 #: the options of SAM 1's graph that SAM 2's has not
 SAM1_ONLY_OPTIONS = ("use_stability_score", "return_extra_metrics", "gelu_approximate")
@@ -47,15 +49,15 @@ def sam2_config(model: str | None) -> str | None:
         return None
     if model in registered_checkpoints():
         spec = get_checkpoint_spec(model)
-        return spec.config if spec.family == "sam2" else None
+        return spec.config if spec.family == "sam2" and isinstance(spec.config, str) else None
     by_short_name = {Path(name).stem: name for name in SAM2_CONFIGS}
     path = model.lstrip("./")
     return by_short_name.get(model) or (path if path in SAM2_CONFIGS else None)
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="samwidgets export-onnx", description=__doc__.split("\n\n")[0],
-                                epilog=__doc__.split("\n\n", 1)[1],
+    p = argparse.ArgumentParser(prog="samwidgets export-onnx", description=(__doc__ or "").split("\n\n")[0],
+                                epilog=(__doc__ or "").partition("\n\n")[2],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, required=True, help="the .onnx file to write")
     add_model_flags(p, device=False)
@@ -71,7 +73,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--return-extra-metrics", action="store_true",
                    help="also output stability_scores and areas (between iou_predictions and low_res_masks; SAM 1)")
     args = p.parse_args(argv)
-    configure_threads(args.threads)
 
     config = sam2_config(args.model)
     if config is not None:
@@ -80,8 +81,13 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"{', '.join(sam1_only)}: an option of SAM 1's graph, not of SAM 2's")
         if args.weights is None and args.model not in registered_checkpoints():
             p.error(f"--model {args.model} is a SAM 2 configuration: give its weights with --weights FILE")
+    check_model_flags(args, sam2=True)  # before a model loads: --weights a file, a --model .json a SamConfig, ...
+    configure_threads(args.threads)
     if config is not None and args.weights is not None:
-        model = build_sam2(config, args.weights, device="cpu")
+        try:
+            model = build_sam2(config, args.weights, device="cpu")
+        except Sam2CheckpointError as e:  # a file that is no checkpoint, or not one of this configuration
+            raise UserInputError(f"--weights {args.weights}: {e}") from e
     else:
         model = load_model(args.model, args.weights, "cpu")
 

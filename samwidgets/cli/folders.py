@@ -8,8 +8,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import UserInputError
 from ..runtime import distributed
-from ..runtime.threads import configure_threads
+from .checks import threads_flag
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
 
@@ -51,14 +52,22 @@ def clashing_stems(images: list[Path]) -> list[list[Path]]:
 
 
 def images_to_process(args: argparse.Namespace) -> list[Path]:
-    """Apply --threads and list the images of the command line; an empty list (reported) if there are none.
+    """Apply --threads and list the images of the command line; a UserInputError if there are none.
 
-    Shared by the batch commands (generate, embed).
+    Shared by the batch commands (generate, embed). A path that does not exist is a mistake when it cannot
+    be an image (no image suffix: a folder mistyped); a missing image file is one of the run's failures,
+    reported at the end as an unreadable one is.
     """
-    configure_threads(args.threads)
+    threads_flag(args.threads)
+    kinds = ", ".join(sorted(IMAGE_SUFFIXES))
+    for path in args.images:
+        if not path.exists() and path.suffix.lower() not in IMAGE_SUFFIXES:
+            raise UserInputError(f"{path}: no such file or folder; IMAGES are image files ({kinds}) or folders "
+                                 "holding them")
     images = collect_images(args.images)
     if not images:
-        print("no images found in " + ", ".join(map(str, args.images)), file=sys.stderr)
+        raise UserInputError(f"no images found in {', '.join(map(str, args.images))}; IMAGES are image files "
+                             f"({kinds}) or folders holding them")
     return images
 
 

@@ -37,8 +37,9 @@ from ..inference.automatic_mask_generator import BUNDLED_MODEL_THRESHOLDS, SamAu
 from ..inference.images import as_rgb_uint8
 from ..io.sa1b import read_sa1b, write_sa1b
 from ..runtime import distributed
+from .checks import at_least, error_line
 from .folders import RunSummary, clashing_stems, images_to_process, report
-from .model_flags import add_model_flags, model_description
+from .model_flags import add_model_flags, model_description, refuse_sam2_name, sam_only
 
 #: Generator options exposed on the command line, with their defaults (those of the reference).
 #: A default of None is resolved per model by :func:`thresholds_for`.
@@ -61,8 +62,8 @@ GENERATOR_OPTIONS: dict[str, tuple[type, object, str]] = {
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="samwidgets generate", description=__doc__.split("\n\n")[0],
-                                epilog=__doc__.split("\n\n", 1)[1],
+    p = argparse.ArgumentParser(prog="samwidgets generate", description=(__doc__ or "").split("\n\n")[0],
+                                epilog=(__doc__ or "").partition("\n\n")[2],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("images", nargs="+", type=Path, help="image files and/or directories of images")
     p.add_argument("--out", type=Path, required=True, help="directory for the <stem>.json files")
@@ -149,7 +150,8 @@ def make_generator(args: argparse.Namespace, local_rank: int = 0) -> SamAutomati
     local_rank picks the GPU under torchrun (cuda:LOCAL_RANK).
     """
     device = str(distributed.choose_device(args.device, local_rank))
-    model = load_model(args.model, args.weights, device)
+    refuse_sam2_name(args.model, args.weights)  # before a download
+    model = sam_only(load_model(args.model, args.weights, device))
     options = {name: getattr(args, name) for name in GENERATOR_OPTIONS}
     bundled = args.weights is None and args.model in (None, BUNDLED_MODEL_NAME)
     options.update(thresholds_for(bundled, args.pred_iou_thresh, args.stability_score_thresh))
@@ -159,16 +161,22 @@ def make_generator(args: argparse.Namespace, local_rank: int = 0) -> SamAutomati
     return SamAutomaticMaskGenerator(model, output_mode="coco_rle", **options)
 
 
+#: the generator options' smallest values (SamAutomaticMaskGenerator refuses less, or makes no masks)
+OPTION_MINIMUMS = {"points_per_side": 1, "points_per_batch": 1, "crop_n_layers": 0,
+                   "crop_n_points_downscale_factor": 1, "min_mask_region_area": 0}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    for name, minimum in OPTION_MINIMUMS.items():
+        at_least(getattr(args, name), minimum, "--" + name.replace("_", "-"))
     images = images_to_process(args)
-    if not images:
-        return 1
     clashes = clashing_stems(images)
     if clashes:
         listed = "; ".join(", ".join(map(str, group)) for group in clashes)
-        print(f"these images would write the same JSON file (same name without extension): {listed}. "
-              "Rename one of each group, or run them with different --out directories.", file=sys.stderr)
+        print(error_line("generate", f"these images would write the same JSON file (same name without "
+                         f"extension): {listed}. Rename one of each group, or run them with different --out "
+                         "directories."), file=sys.stderr)
         return 2
     with distributed.distributed_session() as dist:  # a process group only under torchrun
         if dist.is_distributed:
@@ -180,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 generator = make_generator(args, dist.local_rank)
             except (OSError, ValueError) as e:  # a missing or unfit checkpoint, an unknown name, a bad option
-                print(f"{dist.prefix()}could not load the model: {e}", file=sys.stderr)
+                print(dist.prefix() + error_line("generate", f"could not load the model: {e}"), file=sys.stderr)
                 return 2
             args.out.mkdir(parents=True, exist_ok=True)
             summary = generate_all(generator, images, args.out, progress=not args.no_progress and dist.is_main)

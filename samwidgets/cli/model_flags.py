@@ -4,12 +4,21 @@
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 
-from ..hub.registry import BUNDLED_MODEL_NAME, known_names
-from ..modeling import CONFIGS
+from ..errors import UserInputError
+from ..hub.registry import BUNDLED_MODEL_NAME, get_checkpoint_spec, known_names, registered_checkpoints
+from ..modeling import CONFIGS, Sam, SamConfig
+from ..sam2 import SAM2Base
+from .checks import at_least, device_flag, existing_file
 
 DEVICE_HELP = "auto (cuda if available, else cpu), cuda, cuda:N, mps or cpu"
 THREADS_HELP = "torch CPU threads (default: physical cores)"
+#: the suffixes that make a ``--model`` value a checkpoint file rather than a name
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
+WEIGHTS_FIX = "pass the path of a checkpoint file (a .pt or .pth state dict)"
+CONFIG_FIX = f"pass a configuration name ({', '.join(CONFIGS)}) or a SamConfig .json file"
 
 
 def add_model_flags(parser: argparse.ArgumentParser, *, model_help: str | None = None,
@@ -38,3 +47,71 @@ def model_description(args: argparse.Namespace) -> str:
     if args.weights is None:
         return f"the bundled {BUNDLED_MODEL_NAME}" if args.model in (None, BUNDLED_MODEL_NAME) else args.model
     return f"{args.weights}" + (f" (config {args.model})" if args.model else "")
+
+
+def config_file(path: str | os.PathLike, flag: str = "--model") -> SamConfig:
+    """The SamConfig in the ``.json`` file a flag names; a UserInputError when it is missing or no SamConfig."""
+    from ..hub.checkpoints import config_by_name_or_file
+
+    path = existing_file(path, flag, CONFIG_FIX)
+    try:
+        return config_by_name_or_file(str(path))
+    except (ValueError, TypeError, AttributeError) as e:  # not JSON, unknown fields, values a config refuses
+        raise UserInputError(f"{flag} {path}: not a SamConfig .json file ({type(e).__name__}: {e}); "
+                             "write one with json.dump(config.to_dict(), f)") from e
+
+
+def check_model_flags(args: argparse.Namespace, *, model_flag: str = "--model", weights_flag: str = "--weights",
+                      weights_fix: str = WEIGHTS_FIX, sam2: bool = False) -> None:
+    """Check the shared model flags before a model is loaded (loading one can take long); a UserInputError.
+
+    ``--weights`` must be a file, a ``--model`` ``.json`` a SamConfig, a ``--model`` checkpoint path (``.pt``,
+    ``.pth``, ...) a file, ``--device`` a device of this machine and ``--threads`` at least 1; a SAM 2 name
+    only with ``sam2`` (export-onnx). Unknown names and files that are no checkpoint are the loader's to find
+    (:class:`~samwidgets.hub.registry.CheckpointError`).
+    """
+    model, weights = getattr(args, "model", None), getattr(args, "weights", None)
+    if weights is not None:
+        existing_file(weights, weights_flag, weights_fix)
+    if model is not None and model.endswith(".json"):
+        config_file(model, model_flag)
+    elif (model is not None and weights is None and model not in registered_checkpoints()
+          and Path(model).suffix in CHECKPOINT_SUFFIXES):
+        existing_file(model, model_flag, f"{WEIGHTS_FIX}, or a model name ({known_names()})")
+    if not sam2:
+        refuse_sam2_name(model, weights, model_flag)
+    if getattr(args, "device", None) is not None:
+        device_flag(args.device)
+    at_least(getattr(args, "threads", None), 1, "--threads")
+
+
+def model_at_image_size(model: Sam, image_size: int | None, flag: str = "--image-size") -> Sam:
+    """``model`` rebuilt for ``--image-size`` px inputs (itself when None); a UserInputError for a size its
+    encoder cannot take (a ViT's, or one a CNN refuses)."""
+    from ..hub.build import at_image_size
+
+    if image_size is None:
+        return model
+    try:
+        return at_image_size(model, image_size)
+    except ValueError as e:  # at_image_size and the config it makes refuse the size, nothing else
+        raise UserInputError(f"{flag} {image_size}: {e}") from e
+
+
+
+def refuse_sam2_name(model: str | None, weights: str | os.PathLike | None, flag: str = "--model") -> None:
+    """A UserInputError for the name of a SAM 2 checkpoint, found before it is downloaded: every command but
+    export-onnx runs SAM (1) models only."""
+    if model is not None and weights is None and model in registered_checkpoints() \
+            and get_checkpoint_spec(model).family == "sam2":
+        raise UserInputError(f"{flag} {model}: a SAM 2 model, which this command does not run (export-onnx does); "
+                             f"pass a SAM model ({known_names()})")
+
+
+def sam_only(model: Sam | SAM2Base, flag: str = "--model") -> Sam:
+    """``model`` (what :func:`~samwidgets.hub.checkpoints.load_model` gave) as a SAM model; a SAM 2 model, which
+    only a SAM 2 name gives (refused before by :func:`refuse_sam2_name`), is a UserInputError."""
+    if not isinstance(model, Sam):
+        raise UserInputError(f"{flag}: a SAM 2 model, which this command does not run (export-onnx does); "
+                             f"pass a SAM model ({known_names()})")
+    return model

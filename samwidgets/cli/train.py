@@ -41,6 +41,7 @@ import torch
 from tqdm import tqdm
 
 from ..data.seeds import train_seed_offset
+from ..errors import UserInputError
 from ..hub.build import build_sam
 from ..hub.checkpoints import config_by_name_or_file
 from ..io.atomic import atomic_torch_save, atomic_write_bytes
@@ -53,7 +54,8 @@ from ..training.decoder_init import tie_decoder_query_key
 from ..training.ema import EmaWeights
 from ..training.loop import freeze_image_encoder, make_optimizer, train_only, training_step
 from ..training.schedule import schedule_factor
-from .model_flags import add_model_flags
+from .checks import at_least, bsds_folder, existing_file, existing_folder, in_range, reading
+from .model_flags import CONFIG_FIX, add_model_flags, check_model_flags
 
 LOG_FIELDS = ["step", "lr", "loss", "first_prompt", "focal", "dice", "iou_mse", "iou_round0", "oracle_round0",
               "iou_last",
@@ -61,7 +63,7 @@ LOG_FIELDS = ["step", "lr", "loss", "first_prompt", "focal", "dice", "iou_mse", 
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="samwidgets train", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="samwidgets train", description=(__doc__ or "").split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model_flags(p, model_default="default_tiny",
                     model_help=f"the configuration to train: {', '.join(CONFIGS)}, or a SamConfig .json file "
@@ -119,12 +121,37 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def check_args(args: argparse.Namespace) -> None:
+    """Raise UserInputError for a mistake in the options before anything is built, written or read."""
+    if not args.model.endswith(".json") and args.model not in CONFIGS:
+        raise UserInputError(f"--model {args.model}: not a configuration this command trains; {CONFIG_FIX}")
+    check_model_flags(args)  # --weights a file, a --model .json a SamConfig, --device, --threads
+    if args.init_decoder is not None:
+        existing_file(args.init_decoder, "--init-decoder", "pass a checkpoint whose prompt encoder and mask "
+                      "decoder have this configuration's widths (e.g. another run's weights.pt)")
+    if bool(args.coco_images) != bool(args.coco_annotations):
+        raise UserInputError("COCO data needs both --coco-images and --coco-annotations")
+    if args.coco_images:
+        existing_folder(args.coco_images, "--coco-images", "pass the folder of the COCO file's images")
+        existing_file(args.coco_annotations, "--coco-annotations", "pass a COCO instances JSON file")
+    if args.bsds is not None and not args.coco_images:
+        bsds_folder(args.bsds, "train")
+        in_range(args.bsds_fraction, 0.0, 1.0, "--bsds-fraction")
+    for flag in ("steps", "images_per_step", "masks_per_image", "rounds", "save_every"):
+        at_least(getattr(args, flag), 1, "--" + flag.replace("_", "-"))
+    at_least(args.workers, 0, "--workers")
+    in_range(args.ema, 0.0, 1.0, "--ema", high_open=True)
+    if args.resume and not (args.out / "checkpoint.pt").is_file():
+        raise UserInputError(f"--resume: no checkpoint at {args.out / 'checkpoint.pt'}; pass the --out of the run "
+                             "to continue, or start without --resume")
+
+
 def make_model(args: argparse.Namespace) -> Sam:
     """The model to train: the --model configuration, from --weights or a fresh initialisation."""
     try:
         config = config_by_name_or_file(args.model)
     except (OSError, ValueError) as e:
-        raise SystemExit(f"--model: {e}") from e
+        raise UserInputError(f"--model: {e}") from e
     torch.manual_seed(args.seed)
     model_type = None if args.model.endswith(".json") else args.model
     model = build_sam(config, args.weights, model_type=model_type).train()
@@ -150,15 +177,14 @@ def load_prompt_and_decoder(model: Sam, path: Path) -> None:
 
 
 def make_source(args: argparse.Namespace, image_size: int) -> BatchSource:
+    """The batches of the run: COCO data, or procedural scenes mixed with BSDS500 photos (checked by check_args)."""
     if args.coco_images or args.coco_annotations:
-        if not (args.coco_images and args.coco_annotations):
-            raise SystemExit("COCO data needs both --coco-images and --coco-annotations")
-        return CocoSource(args.coco_images, args.coco_annotations, image_size, seed=args.seed)
+        with reading("--coco-annotations", args.coco_annotations, "a COCO instances JSON",
+                     "pass the instances file (RLE or polygons) of the images in --coco-images"):
+            return CocoSource(args.coco_images, args.coco_annotations, image_size, seed=args.seed)
     procedural = ProceduralSource(image_size, seed_offset=train_seed_offset(args.seed))
     if args.bsds is None:
         return procedural
-    if not 0.0 <= args.bsds_fraction <= 1.0:
-        raise SystemExit(f"--bsds-fraction must be in [0, 1], got {args.bsds_fraction}")
     from ..training.photos import BsdsSource
 
     photos = BsdsSource(args.bsds, image_size, split="train", seed=args.seed)
@@ -167,6 +193,7 @@ def make_source(args: argparse.Namespace, image_size: int) -> BatchSource:
 
 def train(args: argparse.Namespace) -> Path:
     """Run training as configured; returns the path of the final weights."""
+    check_args(args)
     device = resolve_device(args.device)
     configure_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -188,8 +215,6 @@ def train(args: argparse.Namespace) -> Path:
     start = 0
     ckpt_path = args.out / "checkpoint.pt"
     if args.resume:
-        if not ckpt_path.is_file():
-            raise SystemExit(f"--resume: no checkpoint at {ckpt_path}")
         state = torch.load(ckpt_path, map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])

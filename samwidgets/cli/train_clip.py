@@ -10,10 +10,11 @@ from pathlib import Path
 from ..data.seeds import TEXT_EVAL_SEED_START, train_seed_offset
 from ..text.scene_bank import build_bank
 from ..text.train_clip import retrieval_accuracy, train_tiny_clip
+from .checks import at_least
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="samwidgets train-clip", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="samwidgets train-clip", description=(__doc__ or "").split("\n\n")[0])
     p.add_argument("--out", required=True, help="output .pt file (an eval .json is written beside it)")
     p.add_argument("--scenes", type=int, default=2000, help="training scenes drawn once (default 2000)")
     p.add_argument("--eval-scenes", type=int, default=200, help="held-out scenes for retrieval accuracy")
@@ -23,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--processes", type=int, default=2, help="processes that draw the scenes")
     args = p.parse_args(argv)
+    for flag in ("scenes", "eval_scenes", "steps", "batch_size", "processes"):
+        at_least(getattr(args, flag), 1, "--" + flag.replace("_", "-"))
     t0 = time.perf_counter()
     start = train_seed_offset(args.seed)
     bank = build_bank(range(start, start + args.scenes), processes=args.processes)

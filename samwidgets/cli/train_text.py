@@ -7,7 +7,6 @@ import json
 import time
 
 from ..data.seeds import TEXT_SAM_SEED_START, train_seed_offset
-from ..hub.build import at_image_size
 from ..hub.checkpoints import load_model
 from ..modeling.fast import enable_fast_paths
 from ..runtime.devices import resolve_device
@@ -16,11 +15,14 @@ from ..text import save_text_model
 from ..text.scene_bank import build_bank
 from ..text.tiny_clip import TinyClip
 from ..text.train_sam import train_text_sam
-from .model_flags import add_model_flags
+from .checks import at_least, existing_file, reading
+from .model_flags import add_model_flags, check_model_flags, model_at_image_size, sam_only
+
+CLIP_FIX = "pass a file written by `samwidgets train-clip --out FILE`"
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="samwidgets train-text", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="samwidgets train-text", description=(__doc__ or "").split("\n\n")[0])
     which = p.add_mutually_exclusive_group(required=True)  # the CLIP-like model whose crop embeddings SAM learns
     which.add_argument("--clip", help="a TinyClip file (python -m samwidgets train-clip)")
     which.add_argument("--hf-clip", metavar="NAME",
@@ -57,21 +59,31 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--delta", action="store_true",
                    help="save only what differs from the bundled model (prompt encoder, decoder), as the bundled file")
     args = p.parse_args(argv)
+    check_model_flags(args)  # before anything loads: --weights a file, a --model .json a SamConfig, ...
+    for flag in ("scenes", "steps", "text_masks", "text_masks_per_image", "processes"):
+        at_least(getattr(args, flag), 1, "--" + flag.replace("_", "-"))
+    for flag in ("point_masks", "tune_blocks", "min_area"):
+        at_least(getattr(args, flag), 0, "--" + flag.replace("_", "-"))
     device = resolve_device(args.device)
     if args.hf_clip:
         from ..text.adapters import load_hf_clip
 
-        clip = load_hf_clip(args.hf_clip, device=device)
+        with reading("--hf-clip", args.hf_clip, "a Hugging Face CLIP", "pass a hub name such as "
+                     "openai/clip-vit-base-patch32 or a local folder (the first download needs network)"):
+            clip = load_hf_clip(args.hf_clip, device=device)
     elif args.open_clip:
         from ..text.adapters import load_open_clip
 
-        clip = load_open_clip(args.open_clip, args.open_clip_pretrained, device=device)
+        with reading("--open-clip", args.open_clip, f"an open_clip model with --open-clip-pretrained "
+                     f"{args.open_clip_pretrained}", "pass a name of open_clip.list_pretrained() such as ViT-B-32"):
+            clip = load_open_clip(args.open_clip, args.open_clip_pretrained, device=device)
     else:
-        clip = TinyClip.load(args.clip, device)
+        with reading("--clip", existing_file(args.clip, "--clip", CLIP_FIX), "a TinyClip file", CLIP_FIX):
+            clip = TinyClip.load(args.clip, device)
     configure_threads(args.threads)
-    base = enable_fast_paths(load_model(args.model, args.weights, device))  # same function and gradients, faster
-    if args.image_size is not None:
-        base = at_image_size(base, args.image_size)  # the saved config records the size
+    # the fast paths: the same function and gradients, faster
+    base = enable_fast_paths(sam_only(load_model(args.model, args.weights, device)))
+    base = model_at_image_size(base, args.image_size)  # the saved config records the size
     t0 = time.perf_counter()
     # other seeds than TinyClip's training scenes, so neither model has seen the other's crops
     start = TEXT_SAM_SEED_START + train_seed_offset(args.seed)

@@ -36,6 +36,7 @@ from typing import BinaryIO
 import torch
 from tqdm import tqdm
 
+from ..errors import UserInputError
 from ..io.digest import file_sha256
 from ..io.network import check_online
 from ..io.paths import CACHE_ENV as CACHE_ENV_VAR
@@ -461,6 +462,7 @@ def from_pretrained(name_or_path: str | os.PathLike, *, cache_dir: str | os.Path
         spec = get_checkpoint_spec(name_or_path)
         path = download_checkpoint(spec.name, cache_dir=cache_dir, progress=progress)
         if spec.family == "sam2":  # a SAM2Base, for samwidgets.sam2.SAM2ImagePredictor
+            assert isinstance(spec.config, str), "a 'sam2' CheckpointSpec names its configuration (checked there)"
             return build_sam2(spec.config, path, device=resolve_device(device))
         sam = build_sam(spec.config, path, model_type=spec.name)
     else:
@@ -477,11 +479,11 @@ def config_by_name_or_file(model: str) -> SamConfig:
         return SamConfig.from_dict(json.loads(path.read_text()))
     if model in CONFIGS:
         return CONFIGS[model]
-    raise ValueError(f"unknown model {model!r}: give one of {', '.join(CONFIGS)} or a SamConfig .json file")
+    raise UserInputError(f"unknown model {model!r}: give one of {', '.join(CONFIGS)} or a SamConfig .json file")
 
 
 def load_model(model: str | None = None, weights: str | os.PathLike | None = None,
-               device: str | torch.device | None = None) -> Sam:
+               device: str | torch.device | None = None) -> Sam | SAM2Base:
     """The model of the command lines' ``--model NAME|PATH --weights PATH``, in eval mode on ``device``.
 
     - neither: the bundled model;
@@ -491,7 +493,7 @@ def load_model(model: str | None = None, weights: str | os.PathLike | None = Non
     """
     if weights is None:
         if model is not None and model.endswith(".json"):
-            raise ValueError(f"--model {model} is a configuration: give its weights with --weights PATH")
+            raise UserInputError(f"--model {model} is a configuration: give its weights with --weights PATH")
         return from_pretrained(model or DEFAULT_MODEL_NAME, device=device)
     if model is None:
         return from_pretrained(weights, device=device)

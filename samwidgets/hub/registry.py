@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import UserInputError
 from ..modeling import CONFIGS, SamConfig
 
 __all__ = [
@@ -43,8 +44,8 @@ __all__ = [
 ]
 
 
-class CheckpointError(ValueError):
-    """A checkpoint that is not a usable state dict for the requested model."""
+class CheckpointError(UserInputError):
+    """A checkpoint that is not a usable state dict for the requested model (a user's mistake; a ValueError)."""
 
 
 #: The model bundled with the package (weights in ``samwidgets/weights/``, no network).
