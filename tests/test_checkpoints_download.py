@@ -91,7 +91,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server naming)
+    def do_GET(self) -> None:  # (http.server names its handlers so)
         served = self.server.served
         requested = self.headers.get("Range")
         served.ranges.append(requested)

@@ -349,8 +349,8 @@ def test_stability_function(everything, capsys):
     scene = scenes[4]
     records = generator.generate(scene.image)
     unanswered(check_stability_function, generator, scene.image, records, capsys=capsys)
-    at_zero = lambda logits: float((logits > 0).sum() / max((logits > -1).sum(), 1))  # noqa: E731
-    inverted = lambda logits: float((logits > -1).sum() / max((logits > 1).sum(), 1))  # noqa: E731
+    at_zero = lambda logits: float((logits > 0).sum() / max((logits > -1).sum(), 1))
+    inverted = lambda logits: float((logits > -1).sum() / max((logits > 1).sum(), 1))
     rejected(check_stability_function, at_zero, generator, scene.image, records)
     assert "at most 1" in rejected(check_stability_function, inverted, generator, scene.image, records)
     rejected(check_stability_function, 0.5, generator, scene.image, records)
@@ -420,7 +420,7 @@ def test_rle_decoder(everything, capsys):
                for mode in ("binary_mask", "uncompressed_rle")}
     rles, binary = by_mode["uncompressed_rle"], by_mode["binary_mask"]
     unanswered(check_rle_decoder, rles, binary, capsys=capsys)
-    along_rows = lambda rle: decode_rle(rle).ravel(order="F").reshape(rle["size"])  # noqa: E731
+    along_rows = lambda rle: decode_rle(rle).ravel(order="F").reshape(rle["size"])
     assert "columns" in rejected(check_rle_decoder, along_rows, rles, binary)
     assert "background" in rejected(check_rle_decoder, lambda rle: ~decode_rle(rle), rles, binary)
     rejected(check_rle_decoder, "decode", rles, binary)

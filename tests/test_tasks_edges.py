@@ -14,7 +14,7 @@ from bsds_fixture import label_boundaries, write_bsds_photo
 pytest.importorskip("scipy")
 pytest.importorskip("skimage")
 
-from samwidgets.tasks import edges as E  # noqa: E402
+from samwidgets.tasks import edges as E
 
 
 def _disc(size: int = 128, radius: float = 40.0) -> np.ndarray:

@@ -60,7 +60,7 @@ def served() -> Iterator[Files]:
     files = Files()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server naming)
+        def do_GET(self) -> None:  # (http.server names its handlers so)
             files.requests[self.path] = files.requests.get(self.path, 0) + 1
             body = files.content.get(self.path)
             if body is None:

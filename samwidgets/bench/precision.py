@@ -13,6 +13,7 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import dataclass
+from typing import TypedDict
 
 import numpy as np
 import torch
@@ -24,8 +25,16 @@ from ..hub.default_model import DEFAULT_MODEL_NAME, load_default
 from ..inference.predictor import SamPredictor
 from ..modeling import CONFIGS, Sam
 
+
+class FastModeArgs(TypedDict, total=False):
+    """The SamPredictor arguments that switch on a fast mode."""
+
+    precision: str
+    compile: bool
+
+
 #: The fast modes measured against the exact path: their SamPredictor arguments.
-FAST_MODES: dict[str, dict[str, object]] = {
+FAST_MODES: dict[str, FastModeArgs] = {
     "bf16": {"precision": "bf16"},
     "fp32 + torch.compile": {"compile": True},
 }
@@ -88,10 +97,11 @@ def compare_precisions(model: Sam, images: list[np.ndarray], points_per_side: in
         for image in images:
             seconds["fp32"].append(_encode_seconds(exact, image))
             seconds["fast"].append(_encode_seconds(fast, image))
-            for point in grid_points(*image.shape[:2], points_per_side):
-                prompt = {"point_coords": point[None], "point_labels": np.array([1]), "multimask_output": True}
-                masks_a, _, low_a = exact.predict(**prompt)  # 3 x H x W, 3, 3 x s x s
-                masks_b, _, low_b = fast.predict(**prompt)
+            h, w = image.shape[:2]
+            for point in grid_points(h, w, points_per_side):
+                coords, labels = point[None], np.array([1])  # 1 x 2, 1
+                masks_a, _, low_a = exact.predict(coords, labels, multimask_output=True)  # 3 x H x W, 3, 3 x s x s
+                masks_b, _, low_b = fast.predict(coords, labels, multimask_output=True)
                 ious += [mask_iou(a, b) for a, b in zip(masks_a, masks_b)]
                 logit_diff = max(logit_diff, float(np.abs(low_a - low_b).max()))
     return PrecisionRow(config=config, weights=weights, mode=mode, encode_fp32_s=statistics.median(seconds["fp32"]),

@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import torch
@@ -99,8 +99,12 @@ class SideResult:
     encode_bf16_s: float | None = None  # median set_image of the labelled bf16 mode (samwidgets only)
 
 
+#: The model class of a side (samwidgets' Sam or SAM2Base, or the reference package's own).
+ModelT = TypeVar("ModelT", bound=torch.nn.Module)
+
+
 @dataclass
-class Side:
+class Side(Generic[ModelT]):
     """One implementation, as the measurement needs it.
 
     Both packages have the same API, so the factories are the packages'
@@ -108,10 +112,10 @@ class Side:
     """
 
     name: str
-    model: torch.nn.Module
-    make_predictor: Callable[[torch.nn.Module], Any]
+    model: ModelT
+    make_predictor: Callable[[ModelT], Any]
     make_generator: Callable[..., Any]
-    make_bf16_predictor: Callable[[torch.nn.Module], Any] | None = None  # a bf16 mode, where the side has one
+    make_bf16_predictor: Callable[[ModelT], Any] | None = None  # a bf16 mode, where the side has one
 
 
 def reference_module(config: str) -> str:
@@ -202,9 +206,10 @@ def reference_side(config: str, state_dict: dict[str, torch.Tensor]) -> Side:
 def _reference_sam2_side(config: str, state_dict: dict[str, torch.Tensor]) -> Side:
     """The sam2 package's model with the given image-path weights; its video modules keep their own random
     initialisation (an image never runs them)."""
+    # the reference sam2 package, installed only where the comparison runs: not in the environment pyright checks
     from sam2.automatic_mask_generator import SAM2AutomaticMaskGenerator
-    from sam2.build_sam import build_sam2
-    from sam2.sam2_image_predictor import SAM2ImagePredictor
+    from sam2.build_sam import build_sam2  # pyright: ignore[reportMissingImports]
+    from sam2.sam2_image_predictor import SAM2ImagePredictor  # pyright: ignore[reportMissingImports]
 
     model = build_sam2(SAM2_BENCH_CONFIGS[config], ckpt_path=None, device="cpu")
     missing, unexpected = model.load_state_dict(state_dict, strict=False)

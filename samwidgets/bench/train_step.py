@@ -28,7 +28,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..hub.build import build_sam
-from ..modeling import SamConfig
+from ..modeling import Sam, SamConfig
 from ..modeling.fast import enable_fast_paths
 from ..training.datasets import BatchSource, MixedSource, ProceduralSource
 from ..training.loop import make_optimizer, training_step
@@ -70,7 +70,7 @@ class StepTiming:
 class _PartClock:
     """Hooks on a model and its optimiser that time the encoder's forward and backward and the update."""
 
-    def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:
+    def __init__(self, model: Sam, optimizer: torch.optim.Optimizer) -> None:
         self.marks: dict[str, float] = {}
         encoder = model.image_encoder
         first = next(encoder.parameters())  # the first layer's weight: its gradient is the encoder's last

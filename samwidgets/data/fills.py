@@ -52,10 +52,10 @@ PALETTE = np.array(
 PHOTO_SOURCES = ("astronaut", "chelsea", "coffee", "rocket")   # RGB photos
 TEXTURE_SOURCES = ("brick", "grass", "gravel")                 # grey textures (tinted when used)
 
-_SOURCE_CACHE: dict[str, tuple[np.ndarray, np.ndarray, float]] = {}
+_SOURCE_CACHE: dict[str, tuple[np.ndarray | None, np.ndarray, float]] = {}
 
 
-def _source(name: str) -> tuple[np.ndarray, np.ndarray, float]:
+def _source(name: str) -> tuple[np.ndarray | None, np.ndarray, float]:
     """(rgb uint8 H x W x 3 or None, grey uint8 H x W, exact mean of grey), loaded once per process."""
     hit = _SOURCE_CACHE.get(name)
     if hit is None:
@@ -103,7 +103,7 @@ def _shade(base: np.ndarray, amount: float) -> tuple[np.ndarray, np.ndarray]:
 class Fill:
     """A pattern defined on image coordinates. ``render(y0, y1, x0, x1)`` -> (h, w, 3) uint8."""
 
-    def __init__(self, kind: str, base, colour: str, **params):
+    def __init__(self, kind: str, base, colour: str | None, **params):
         self.kind = kind
         self.base = np.asarray(base, dtype=np.int32)
         self.colour = colour
@@ -165,6 +165,7 @@ class Fill:
             sy = _reflect(((ys[:, 0] + p["oy"]) * p["inv"]).astype(np.int64), H)
             sx = _reflect(((xs[0] + p["ox"]) * p["inv"]).astype(np.int64), W)
             if p["tint"] is None:
+                assert rgb is not None, "untinted photo fills use the RGB photos (random_fill)"
                 return rgb[sy[:, None], sx[None, :]]
             g = grey[sy[:, None], sx[None, :]].astype(np.float32)
             out = p["tint"] + (p["gain"] * (g - p.get("centre", gmean)))[..., None]
@@ -244,6 +245,8 @@ def random_fill(
         return Fill("noise", base, colour, octaves=octaves, off=float(rng.uniform(0.0, spacing)), c0=c0, c1=c1)
     if kind == "photo":
         source = photo_source
+        if source is None:
+            raise ValueError("a photo fill needs photo_source, the name of an image of skimage.data")
         inv = float(rng.uniform(0.6, 1.6))        # source pixels per image pixel
         H, W = _source(source)[1].shape
         # image pixel x maps to source column (x + ox) * inv: keep the crop inside the source when

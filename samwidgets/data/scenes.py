@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 
@@ -44,7 +45,7 @@ class Scene:
     object_ids: np.ndarray     # M int32: which object (0..) each mask belongs to, in paint order
     names: list               # M str: "face", "eye", "pupil", ...
     attributes: list          # M dict: {"colour", "pattern", "shape"} (+ "source" for photos, "outline")
-    full_areas: np.ndarray = field(default=None)  # M int64: pixels of the drawn shape before any occlusion
+    full_areas: np.ndarray | None = field(default=None)  # M int64: pixels of the drawn shape before any occlusion
     background: dict = field(default_factory=dict)  # attributes of the background fill
     seed: int | None = None
 
@@ -62,8 +63,8 @@ class Scene:
         out = np.zeros((m.shape[0], 4), np.float32)
         if m.shape[0] == 0:
             return out
-        rows = m.any(2)
-        cols = m.any(1)
+        # M x H and M x W (numpy's stubs cannot tell these reductions of a 3-d array from a scalar)
+        rows, cols = cast(np.ndarray, m.any(2)), cast(np.ndarray, m.any(1))
         h, w = m.shape[1:]
         out[:, 0] = cols.argmax(1)
         out[:, 1] = rows.argmax(1)
@@ -370,7 +371,7 @@ class SceneGenerator:
     def _assemble(self, seed, canvas, objects, background) -> Scene:
         S = self.image_size
         occ = np.zeros((S, S), bool)
-        vis_per_obj = [None] * len(objects)
+        vis_per_obj: list[list[np.ndarray]] = [[] for _ in objects]  # filled for every object below
         for k in range(len(objects) - 1, -1, -1):
             kind, (y0, y1, x0, x1), ents, full, _ = objects[k]
             n = len(ents)
@@ -381,8 +382,8 @@ class SceneGenerator:
                 while j < n and ents[j].level > e.level:
                     j += 1
                 ends.append(j)
-            cover = [None] * (n + 1)
-            cover[n] = occ[y0:y1, x0:x1].copy()          # later objects hide everything here
+            # cover[n]: later objects hide everything here; cover[i] (i < n) is set below
+            cover: list[np.ndarray] = [occ[y0:y1, x0:x1].copy()] * (n + 1)
             for i in range(n - 1, -1, -1):
                 cover[i] = cover[i + 1] | full[i]
             vis_per_obj[k] = [full[i] & ~cover[ends[i]] for i in range(n)]

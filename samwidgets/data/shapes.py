@@ -441,7 +441,8 @@ def tree(rng: np.random.Generator) -> tuple[list[Entity], float]:
     top_r, side_r = _uniform(rng, 0.19, 0.24), _uniform(rng, 0.16, 0.2)
     spread = _uniform(rng, 0.17, 0.23)
     clumps = [Circle(-spread, -0.02, side_r), Circle(spread, -0.02, side_r), Circle(0, -0.48 + top_r, top_r)]
-    root = parts.add("tree", -1, [("+", trunk)] + [("+", clump) for clump in clumps], "tree")
+    silhouette: Shape = [("+", trunk), *[("+", clump) for clump in clumps]]
+    root = parts.add("tree", -1, silhouette, "tree")
     trunk_id = parts.add("trunk", root, trunk, "rectangle")
     parts.add("knot", trunk_id, Ellipse(_uniform(rng, -0.3, 0.3) * trunk_hw, 0.34, trunk_hw * 0.5, 0.05), "ellipse")
     fruit_r = _uniform(rng, 0.04, 0.055)
@@ -489,7 +490,8 @@ def robot(rng: np.random.Generator) -> tuple[list[Entity], float]:
     body_hw = _uniform(rng, 0.26, 0.34)
     body = Rect(0, 0.22, body_hw, 0.24, 0.03)
     arms = [Rect(side * (body_hw + 0.07), 0.2, 0.055, 0.18, 0.03) for side in (-1, 1)]
-    root = parts.add("robot", -1, [("+", head), ("+", neck), ("+", body)] + [("+", arm) for arm in arms], "robot")
+    silhouette: Shape = [("+", head), ("+", neck), ("+", body), *[("+", arm) for arm in arms]]
+    root = parts.add("robot", -1, silhouette, "robot")
     head_id = parts.add("head", root, head, "rounded rectangle")
     eye_r = _uniform(rng, 0.04, 0.06)
     square_eyes = rng.random() < 0.4
@@ -580,8 +582,8 @@ def signpost(rng: np.random.Generator) -> tuple[list[Entity], float]:
             board = Poly([(direction * x, y) for x, y in outline])
         boards.append((board, str(kind), board_y, board_r))
     base = Rect(0, 0.47, _uniform(rng, 0.1, 0.16), 0.03)
-    root = parts.add("signpost", -1, [("+", pole), ("+", base)] + [("+", board) for board, _, _, _ in boards],
-                     "signpost")
+    silhouette: Shape = [("+", pole), ("+", base), *[("+", board) for board, _, _, _ in boards]]
+    root = parts.add("signpost", -1, silhouette, "signpost")
     parts.add("pole", root, pole, "rectangle")
     parts.add("base", root, base, "rectangle")
     for board, kind, board_y, board_r in boards:

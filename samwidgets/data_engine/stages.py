@@ -99,7 +99,7 @@ class StageResult:
         }
 
 
-def _best_iou(mask: np.ndarray, candidates: Sequence[np.ndarray]) -> float:
+def _best_iou(mask: np.ndarray, candidates: Sequence[np.ndarray] | np.ndarray) -> float:
     return max((mask_iou(mask, c) for c in candidates), default=0.0)
 
 
@@ -143,6 +143,13 @@ def _annotate_missing(annotator: SimulatedAnnotator, scene: Scene, out: EngineIm
         out.effort += result.effort
 
 
+def _seed_of(scene: Scene) -> int:
+    """The scene's seed: it names the image in the engine's output (SceneGenerator always sets it)."""
+    if scene.seed is None:
+        raise ValueError("the data engine needs scenes made by a SceneGenerator: this scene has no seed")
+    return scene.seed
+
+
 def _finish(out: EngineImage, scene: Scene) -> EngineImage:
     out.quality = [_best_iou(m, scene.masks) for m in out.masks]
     return out
@@ -156,7 +163,7 @@ def assisted_manual(model: Sam, scenes: Sequence[Scene], annotator: AnnotatorCon
     images = []
     for scene in scenes:
         predictor.set_image(scene.image)
-        out = EngineImage(seed=scene.seed, image=scene.image)
+        out = EngineImage(seed=_seed_of(scene), image=scene.image)
         _annotate_missing(person, scene, out)
         images.append(_finish(out, scene))
     return StageResult(STAGE_NAMES[0], images, time.perf_counter() - start)
@@ -170,7 +177,7 @@ def semi_automatic(model: Sam, scenes: Sequence[Scene], annotator: AnnotatorConf
     person = SimulatedAnnotator(generator.predictor, annotator)
     images = []
     for scene in scenes:
-        out = EngineImage(seed=scene.seed, image=scene.image)
+        out = EngineImage(seed=_seed_of(scene), image=scene.image)
         out.records = generator.generate(scene.image)
         out.sources = ["auto"] * len(out.records)
         generator.predictor.set_image(scene.image)  # cached: the generator has just encoded it
@@ -186,7 +193,7 @@ def fully_automatic(model: Sam, scenes: Sequence[Scene], generator_kwargs: dict[
     generator = SamAutomaticMaskGenerator(model, **(generator_kwargs or FULLY_AUTOMATIC_GENERATOR))
     images = []
     for scene in scenes:
-        out = EngineImage(seed=scene.seed, image=scene.image)
+        out = EngineImage(seed=_seed_of(scene), image=scene.image)
         out.records = generator.generate(scene.image)
         out.sources = ["auto"] * len(out.records)
         images.append(_finish(out, scene))

@@ -18,9 +18,16 @@ from ..inference.predictor import SamPredictor
 POINT_COUNTS = (1, 2, 3, 5, 9)
 
 
+def _distance_inside(mask: np.ndarray) -> np.ndarray:
+    """H x W: each pixel's distance to the nearest pixel outside the mask (the image border counts as outside)."""
+    dist = ndimage.distance_transform_edt(np.pad(mask, 1))
+    assert isinstance(dist, np.ndarray)  # distances only: no indices were asked for
+    return dist[1:-1, 1:-1]
+
+
 def interior_centre(mask: np.ndarray) -> tuple[float, float]:
     """(x, y) of the pixel farthest from the mask's boundary (the image border counts as boundary)."""
-    dist = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
+    dist = _distance_inside(mask)
     y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)
     return float(x), float(y)
 
@@ -33,8 +40,8 @@ def next_click(pred: np.ndarray, target: np.ndarray) -> tuple[float, float, int]
     false_neg, false_pos = target & ~pred, pred & ~target
     if not (false_neg.any() or false_pos.any()):
         return None
-    dist_fn = ndimage.distance_transform_edt(np.pad(false_neg, 1))[1:-1, 1:-1]
-    dist_fp = ndimage.distance_transform_edt(np.pad(false_pos, 1))[1:-1, 1:-1]
+    dist_fn = _distance_inside(false_neg)
+    dist_fp = _distance_inside(false_pos)
     positive = dist_fn.max() >= dist_fp.max()
     dist = dist_fn if positive else dist_fp
     y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)

@@ -34,6 +34,7 @@ import json
 import math
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -150,7 +151,7 @@ def default_grabcut_dir(bsds_root: str | Path) -> Path | None:
     return candidate if candidate.is_dir() else None
 
 
-def _mean(values: list[float]) -> float:
+def _mean(values: Sequence[float]) -> float:
     return float(np.mean(values)) if values else float("nan")
 
 
@@ -181,7 +182,8 @@ class CalibrationStats:
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            rho = float(spearmanr(p, t).statistic)
+            # scipy has no type stubs and pyright misreads its decorated spearmanr: it returns a SignificanceResult
+            rho = float(spearmanr(p, t).statistic)  # pyright: ignore[reportAttributeAccessIssue]
         return cls(len(p), mae, rho)
 
 

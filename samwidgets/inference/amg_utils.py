@@ -19,8 +19,9 @@ torchvision is deliberately not used: NMS is written here in a few lines of torc
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from itertools import product
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -179,7 +180,8 @@ def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, categories: torch.Ten
 
 def box_xyxy_to_xywh(box: list[int] | torch.Tensor | np.ndarray) -> list:
     """XYXY -> [x0, y0, x1 - x0, y1 - y0] as a list."""
-    x0, y0, x1, y1 = (v.item() if hasattr(v, "item") else v for v in box)
+    values = cast(Iterable[Any], box)  # Python numbers, numpy scalars or 0-d tensors
+    x0, y0, x1, y1 = (v.item() if hasattr(v, "item") else v for v in values)
     return [x0, y0, x1 - x0, y1 - y0]
 
 
@@ -233,7 +235,8 @@ def remove_small_regions(mask: np.ndarray, min_area: float, mode: str) -> tuple[
     mask = np.asarray(mask, dtype=bool)
     regions_of = ~mask if mode == "holes" else mask
     eight_connected = np.ones((3, 3), dtype=bool)
-    labels, n = ndimage.label(regions_of, structure=eight_connected)  # H x W int, 0 = not a region
+    # H x W int, 0 = not a region; (labels, n) as no output array is given (scipy's return type is not annotated)
+    labels, n = cast(tuple[np.ndarray, int], ndimage.label(regions_of, structure=eight_connected))
     if n == 0:
         return mask, False
     sizes = np.bincount(labels.ravel(), minlength=n + 1)[1:]  # n: pixels of regions 1..n

@@ -176,6 +176,7 @@ class SamAutomaticMaskGenerator:
             self.point_grids = amg.build_all_layer_point_grids(points_per_side, crop_n_layers,
                                                                crop_n_points_downscale_factor)
         else:
+            assert point_grids is not None, "exactly one of the two is given (checked above)"
             self.point_grids = [np.asarray(g, dtype=np.float64).reshape(-1, 2) for g in point_grids]
             if len(self.point_grids) < crop_n_layers + 1:
                 raise ValueError(f"point_grids has {len(self.point_grids)} grids but crop_n_layers={crop_n_layers} "
@@ -329,6 +330,7 @@ class SamAutomaticMaskGenerator:
         without the work. (No final upsampling to the image size either.)
         """
         p = self.predictor
+        features = p.get_image_embedding()  # 1 x C x h x w, the crop's
         coords = p.transform.apply_coords(points, crop_size)  # P x 2, model frame
         coords_t = torch.as_tensor(coords, dtype=torch.float, device=p.device)[:, None]  # P x 1 x 2
         labels_t = torch.ones(coords_t.shape[:2], dtype=torch.int, device=p.device)  # P x 1
@@ -341,7 +343,7 @@ class SamAutomaticMaskGenerator:
         logits, rows, iou_preds = [], [], []
         for s in amg.batch_slices(len(points), self._decoder_batch_size()):
             sparse, dense = p.model.prompt_encoder(points=(coords_t[s], labels_t[s]), boxes=None, masks=None)
-            decoded = decoder.decode_tokens(p.features, image_pe, sparse, dense,
+            decoded = decoder.decode_tokens(features, image_pe, sparse, dense,
                                             **({"prepared": prepared} if prepared is not None else {}))
             chunk_iou = decoded.iou_pred[:, outputs]  # p x 3
             wanted = torch.arange(len(chunk_iou), device=chunk_iou.device)  # p
@@ -352,8 +354,8 @@ class SamAutomaticMaskGenerator:
                 first = (s.start + wanted.cpu()) * 3
                 rows.append((first[:, None] + torch.arange(3)).flatten())
             iou_preds.append(chunk_iou)
-        s_lo = 4 * p.features.shape[-1]
-        empty = p.features.new_zeros((0, s_lo, s_lo))
+        s_lo = 4 * features.shape[-1]
+        empty = features.new_zeros((0, s_lo, s_lo))
         return (torch.cat(logits) if logits else empty, torch.cat(rows) if rows else torch.zeros(0, dtype=torch.long),
                 torch.cat(iou_preds).flatten())
 
@@ -372,7 +374,9 @@ class SamAutomaticMaskGenerator:
         """K x S x S low-res logits -> the part covering the image (the rest is the encoder's padding)."""
         s = logits.shape[-1]
         img_size = self.predictor.model.image_encoder.img_size
-        in_h, in_w = self.predictor.input_size
+        input_size = self.predictor.input_size
+        assert input_size is not None, "called while the crop is the predictor's image"
+        in_h, in_w = input_size
         return logits[:, : -(-in_h * s // img_size), : -(-in_w * s // img_size)]  # K x s_h x s_w (ceil)
 
     def _upsample_chunk(self, image_size: tuple[int, int]) -> int:

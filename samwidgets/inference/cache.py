@@ -43,13 +43,13 @@ def image_digest(image: np.ndarray) -> str:
     """Hash of an image's shape, dtype and bytes (blake2b, 128 bits)."""
     h = hashlib.blake2b(digest_size=16)
     h.update(f"{image.shape}|{image.dtype}".encode())
-    h.update(memoryview(np.ascontiguousarray(image)).cast("B"))
+    h.update(np.ascontiguousarray(image).data.cast("B"))
     return h.hexdigest()
 
 
 def _tensor_bytes(t: torch.Tensor) -> memoryview:
     t = t.detach().to("cpu").contiguous()
-    return memoryview(t.reshape(-1).view(torch.uint8).numpy()).cast("B") if t.numel() else memoryview(b"")
+    return t.reshape(-1).view(torch.uint8).numpy().data.cast("B") if t.numel() else memoryview(b"")
 
 
 def _weights_version(model: nn.Module) -> tuple:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Union, cast
 
 import numpy as np
 from PIL import Image
@@ -88,7 +88,7 @@ def as_rgb_uint8(image: ImageLike, image_format: str = "RGB") -> np.ndarray:
     elif isinstance(image, Image.Image):
         image, image_format = _from_pil(image), "RGB"
     if type(image).__module__.startswith("torch"):
-        image = image.detach().cpu().numpy()
+        image = cast(Any, image).detach().cpu().numpy()  # a torch tensor (torch is not imported here)
     if not isinstance(image, np.ndarray):
         raise UserInputError(f"expected an image, got {_describe(image)}; " + ACCEPTED)
     arr = image

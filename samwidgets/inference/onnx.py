@@ -91,8 +91,8 @@ class SamOnnxModel(nn.Module):
         labels = point_labels.unsqueeze(-1).expand_as(embedding)
         embedding = embedding * (labels != -1)
         embedding = embedding + encoder.not_a_point_embed.weight * (labels == -1)
-        for i, point_embedding in enumerate(encoder.point_embeddings):
-            embedding = embedding + point_embedding.weight * (labels == i)
+        for i in range(len(encoder.point_embeddings)):
+            embedding = embedding + encoder.point_embedding(i) * (labels == i)
         return embedding
 
     def _embed_masks(self, mask_input: torch.Tensor, has_mask_input: torch.Tensor) -> torch.Tensor:
@@ -124,7 +124,8 @@ class SamOnnxModel(nn.Module):
         masks = masks[..., : prepadded_size[0], : prepadded_size[1]]
         orig_im_size = orig_im_size.to(torch.int64)
         h, w = orig_im_size[0], orig_im_size[1]
-        return F.interpolate(masks, size=(h, w), mode="bilinear", align_corners=False)
+        # 0-d tensors as the size keep it an input of the traced graph (as the reference); typed as ints
+        return F.interpolate(masks, size=(h, w), mode="bilinear", align_corners=False)  # pyright: ignore[reportArgumentType]
 
     def select_masks(self, masks: torch.Tensor, iou_preds: torch.Tensor, num_points: int
                      ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -207,7 +208,8 @@ def trace_to_onnx(wrapper: torch.nn.Module, inputs: dict[str, torch.Tensor], out
 
     part = out.with_name(out.name + ".part")
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        # TracerWarning is documented API that torch.jit's __all__ leaves out
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)  # pyright: ignore[reportPrivateImportUsage]
         warnings.filterwarnings("ignore", category=UserWarning)
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         torch.onnx.export(

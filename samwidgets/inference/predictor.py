@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 
 from ..errors import UserInputError
 from ..io.paths import default_cache_dir
@@ -39,6 +40,13 @@ def _version(t: torch.Tensor) -> int:
 def _versions(module: torch.nn.Module) -> tuple:
     """Changes whenever a parameter of module is replaced or modified in place."""
     return tuple((p.data_ptr(), _version(p)) for p in module.parameters())
+
+
+def _is_dynamo_error(e: BaseException) -> bool:
+    """Whether e is one of torch.compile's own errors (asked only once torch.compile has imported torch._dynamo)."""
+    from torch._dynamo.exc import TorchDynamoException
+
+    return isinstance(e, TorchDynamoException)
 
 
 #: Precisions of SamPredictor: the exact path and the labelled fast mode.
@@ -75,6 +83,12 @@ class SamPredictor:
             False runs the plain modeling code a reader sees. The switch is made on the model,
             in place: predictors that share a model share its mode (use a copy to compare the two).
     """
+
+    # The current image (see set_image), None while none is set: its embedding 1 x C x h x w,
+    # its size (h, w) after resizing the longest side to img_size and (H, W) as given.
+    features: torch.Tensor | None
+    input_size: tuple[int, int] | None
+    original_size: tuple[int, int] | None
 
     def __init__(self, sam_model: Sam, *, cache_size: int = 16, disk_cache: bool | str | os.PathLike = False,
                  cache: EmbeddingCache | None = None, precision: str = "fp32", compile: bool = False,
@@ -133,7 +147,7 @@ class SamPredictor:
             return
         input_torch = self._model_input(rgb)
         self.set_torch_image(input_torch, rgb.shape[:2])
-        self.cache.put(key, CachedEmbedding(self.features, self.input_size, self.original_size))
+        self.cache.put(key, self._current())
 
     def precompute(self, image: ImageLike, image_format: str = "RGB") -> float:
         """Put the embedding of ``image`` in the cache without making it the current image.
@@ -152,7 +166,7 @@ class SamPredictor:
         with torch.no_grad():
             features = self._encode(self.model.preprocess(input_torch))  # 1 x C x h' x w'
         seconds = time.perf_counter() - start
-        self.cache.put(key, CachedEmbedding(features, tuple(input_torch.shape[-2:]), rgb.shape[:2]))
+        self.cache.put(key, CachedEmbedding(features, (input_torch.shape[-2], input_torch.shape[-1]), rgb.shape[:2]))
         return seconds
 
     def _model_input(self, rgb: np.ndarray) -> torch.Tensor:
@@ -180,8 +194,7 @@ class SamPredictor:
                 return features.float()
             return encoder(pixels)
         except Exception as e:
-            if not self.compile or not (self._compiled_encoder is None
-                                        or isinstance(e, torch._dynamo.exc.TorchDynamoException)):
+            if not self.compile or not (self._compiled_encoder is None or _is_dynamo_error(e)):
                 raise  # the exact path's errors, and the model's own, as they are
             first_line = (str(e).strip().splitlines() or [""])[0]
             raise RuntimeError(
@@ -214,8 +227,8 @@ class SamPredictor:
     def _use(self, entry: CachedEmbedding, cached: bool) -> None:
         self._prepared = None
         self.features = entry.features
-        self.input_size = tuple(entry.input_size)
-        self.original_size = tuple(entry.original_size)
+        self.input_size = (entry.input_size[0], entry.input_size[1])
+        self.original_size = (entry.original_size[0], entry.original_size[1])
         self.orig_h, self.orig_w = self.original_size
         self.input_h, self.input_w = self.input_size
         self.is_image_set = True
@@ -225,8 +238,7 @@ class SamPredictor:
 
     def get_image_embedding(self) -> torch.Tensor:
         """The embedding of the current image: 1 x C x h x w."""
-        self._require_image()
-        return self.features
+        return self._current().features
 
     def reset_image(self) -> None:
         """Forget the current image (cached embeddings stay in the cache)."""
@@ -240,9 +252,16 @@ class SamPredictor:
         if not self.is_image_set:
             raise RuntimeError("An image must be set with .set_image(...) before mask prediction.")
 
+    def _current(self) -> CachedEmbedding:
+        """The current image's embedding and sizes (a RuntimeError when no image is set)."""
+        self._require_image()
+        assert self.features is not None and self.input_size is not None and self.original_size is not None, \
+            "set with is_image_set"
+        return CachedEmbedding(self.features, self.input_size, self.original_size)
+
     # -- prompts --------------------------------------------------------------
-    def predict(self, point_coords: np.ndarray | None = None, point_labels: np.ndarray | None = None,
-                box: np.ndarray | None = None, mask_input: np.ndarray | None = None,
+    def predict(self, point_coords: ArrayLike | None = None, point_labels: ArrayLike | None = None,
+                box: ArrayLike | None = None, mask_input: ArrayLike | None = None,
                 multimask_output: bool = True,
                 return_logits: bool = False, *, text: str | None = None,
                 embedding: np.ndarray | torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -264,9 +283,8 @@ class SamPredictor:
         with a point does a little worse than the point alone; see
         ``weights/TEXT_MODEL_CARD.md``).
         """
-        self._require_image()
+        hw = self._current().original_size
         embeddings_torch = self._embedding_prompt(text, embedding)  # 1 x E or None
-        hw = self.original_size
         coords_torch = labels_torch = box_torch = mask_torch = None
         if point_coords is not None:
             coords, labels = check_points(point_coords, point_labels, hw)
@@ -333,7 +351,8 @@ class SamPredictor:
         """
         self._require_image()
         self._check_torch_prompts(point_coords, point_labels, boxes, mask_input, embeddings)
-        points = (point_coords, point_labels) if point_coords is not None else None
+        # both or neither (checked above)
+        points = (point_coords, point_labels) if point_coords is not None and point_labels is not None else None
         sparse, dense = self.model.prompt_encoder(points=points, boxes=boxes, masks=mask_input, embeddings=embeddings)
         prepared = self.prepared_image() if self.model.prompt_encoder.dense_is_no_mask(points, boxes, mask_input) \
             else None
@@ -355,15 +374,16 @@ class SamPredictor:
         mask of the full size exists at once.
         """
         b, m = low_res.shape[:2]
-        h, w = self.original_size
+        current = self._current()
+        h, w = current.original_size
         if b * m * h * w <= _CHUNKED_POSTPROCESS_PIXELS:
-            masks = self.model.postprocess_masks(low_res, self.input_size, self.original_size)
+            masks = self.model.postprocess_masks(low_res, current.input_size, current.original_size)
             return masks if return_logits else masks > self.model.mask_threshold
         out = torch.empty((b, m, h, w), dtype=low_res.dtype if return_logits else torch.bool, device=low_res.device)
         for i in range(b):
             for j in range(m):
-                logits = self.model.postprocess_masks(low_res[i : i + 1, j : j + 1], self.input_size,
-                                                      self.original_size)[0, 0]
+                logits = self.model.postprocess_masks(low_res[i : i + 1, j : j + 1], current.input_size,
+                                                      current.original_size)[0, 0]
                 out[i, j] = logits if return_logits else logits > self.model.mask_threshold
         return out
 
@@ -374,11 +394,12 @@ class SamPredictor:
         """
         if not isinstance(self.model.mask_decoder, FastMaskDecoder):
             return None
-        key = (id(self.features), _version(self.features), _versions(self.model.mask_decoder),
+        features = self._current().features
+        key = (id(features), _version(features), _versions(self.model.mask_decoder),
                _versions(self.model.prompt_encoder))
         if self._prepared is None or self._prepared[0] != key:
             no_mask = self.model.prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1)
-            self._prepared = (key, self.model.mask_decoder.prepare_image(self.features, self.dense_pe(), no_mask))
+            self._prepared = (key, self.model.mask_decoder.prepare_image(features, self.dense_pe(), no_mask))
         return self._prepared[1]
 
     def dense_pe(self) -> torch.Tensor:

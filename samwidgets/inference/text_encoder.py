@@ -21,8 +21,10 @@ import torch
 class ClipLike(Protocol):
     """A joint image/text embedding model (CLIP, or this project's tiny pair)."""
 
-    #: width E of the shared embedding space
-    embed_dim: int
+    @property
+    def embed_dim(self) -> int:
+        """Width E of the shared embedding space (an attribute or a property)."""
+        ...
 
     def encode_text(self, texts: Sequence[str]) -> torch.Tensor:
         """N texts -> N x E embeddings (any scale: SAM normalises them)."""

@@ -32,7 +32,7 @@ class ResizeLongestSide:
         if (new_h, new_w) == image.shape[:2]:
             return np.ascontiguousarray(image)
         pil = Image.fromarray(np.ascontiguousarray(image))
-        return np.array(pil.resize((new_w, new_h), Image.BILINEAR))
+        return np.array(pil.resize((new_w, new_h), Image.Resampling.BILINEAR))
 
     def apply_coords(self, coords: np.ndarray, original_size: tuple[int, ...]) -> np.ndarray:
         """... x 2 (x, y) coordinates of the original image -> the resized frame (float64)."""

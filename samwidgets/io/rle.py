@@ -14,6 +14,10 @@ from typing import Any
 import numpy as np
 import torch
 
+# pycocotools' stubs (typeshed) describe one compressed RLE at a time, typed as their own TypedDict. Its functions
+# also take the plain dict[str, Any] RLEs of this module, lists of them, uncompressed RLEs (counts a list of ints)
+# and H x W x K arrays of masks: the "pyright: ignore" comments below mark those calls.
+
 
 def encode_rle(masks: torch.Tensor | np.ndarray) -> list[dict[str, Any]]:
     """Boolean masks K x H x W -> K COCO RLEs (compressed: ``counts`` is bytes), with pycocotools."""
@@ -26,8 +30,8 @@ def encode_rle(masks: torch.Tensor | np.ndarray) -> list[dict[str, Any]]:
     # pycocotools wants H x W x K in Fortran (column-major) order, i.e. K x W x H contiguous in memory
     # (torch transposes bool masks faster than numpy; bool -> uint8 is a free view).
     column_major = masks.detach().bool().transpose(1, 2).contiguous().cpu().numpy().view(np.uint8)  # K x W x H
-    rles = mask_utils.encode(column_major.transpose(2, 1, 0))  # H x W x K, Fortran order: no copy
-    return [{"size": [int(h), int(w)], "counts": rle["counts"]} for rle in rles]
+    rles = mask_utils.encode(column_major.transpose(2, 1, 0))  # H x W x K, Fortran order: no copy; K RLEs
+    return [{"size": [int(h), int(w)], "counts": rle["counts"]} for rle in rles]  # pyright: ignore[reportArgumentType]
 
 
 def to_pycocotools_rle(rle: dict[str, Any]) -> dict[str, Any]:
@@ -37,7 +41,7 @@ def to_pycocotools_rle(rle: dict[str, Any]) -> dict[str, Any]:
     h, w = (int(v) for v in rle["size"])
     counts = rle["counts"]
     if isinstance(counts, list):
-        return mask_utils.frPyObjects({"size": [h, w], "counts": counts}, h, w)
+        return mask_utils.frPyObjects({"size": [h, w], "counts": counts}, h, w)  # pyright: ignore[reportCallIssue, reportArgumentType]
     if isinstance(counts, str):
         counts = counts.encode("ascii")
     return {"size": [h, w], "counts": counts}
@@ -47,14 +51,14 @@ def decode_rle(rle: dict[str, Any]) -> np.ndarray:
     """A COCO RLE (compressed or uncompressed) -> H x W bool mask."""
     from pycocotools import mask as mask_utils
 
-    return mask_utils.decode(to_pycocotools_rle(rle)).astype(bool)
+    return mask_utils.decode(to_pycocotools_rle(rle)).astype(bool)  # pyright: ignore[reportArgumentType]
 
 
 def rle_area(rle: dict[str, Any]) -> int:
     """Pixels in the mask of a COCO RLE, without decoding it."""
     from pycocotools import mask as mask_utils
 
-    return int(mask_utils.area(to_pycocotools_rle(rle)))
+    return int(mask_utils.area(to_pycocotools_rle(rle)))  # pyright: ignore[reportArgumentType]
 
 
 def rle_boxes(rles: list[dict[str, Any]]) -> torch.Tensor:
@@ -66,7 +70,7 @@ def rle_boxes(rles: list[dict[str, Any]]) -> torch.Tensor:
 
     if not rles:
         return torch.zeros(0, 4, dtype=torch.int64)
-    xywh = torch.as_tensor(mask_utils.toBbox([to_pycocotools_rle(r) for r in rles]), dtype=torch.float64)  # K x 4
+    xywh = torch.as_tensor(mask_utils.toBbox([to_pycocotools_rle(r) for r in rles]), dtype=torch.float64)  # pyright: ignore[reportArgumentType]
     xyxy = torch.cat([xywh[:, :2], xywh[:, :2] + xywh[:, 2:] - 1], dim=1).round().to(torch.int64)  # K x 4
     empty = (xywh[:, 2] <= 0) | (xywh[:, 3] <= 0)  # K
     return xyxy.masked_fill(empty[:, None], 0)

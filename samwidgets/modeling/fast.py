@@ -78,12 +78,14 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar, cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from . import fast_tiny_vit, image_encoder, mask_decoder, sam, transformer
+from .common import LayerNorm2d
 from .image_encoder import get_rel_pos
 from .image_encoder_cnn import split_image_embedding, unpack_high_res
 from .mask_decoder import DecodedTokens
@@ -252,6 +254,8 @@ class FastBlock(image_encoder.Block):
     only too. The attention is :class:`FastAttention`'s.
     """
 
+    attn: FastAttention  # the switch makes the block's attention fast too
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """B x H x W x D -> B x H x W x D."""
         shortcut = x
@@ -299,6 +303,13 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     return torch.softmax(scores, dim=-2).transpose(-1, -2) @ v  # B x heads x Nq x c
 
 
+def _given(x: torch.Tensor | None, name: str) -> torch.Tensor:
+    """x, an input that must be given when ``projected=`` does not hold its projection."""
+    if x is None:
+        raise ValueError(f"{name} must be given unless projected= holds its projection")
+    return x
+
+
 class FastDecoderAttention(transformer.Attention):
     """Decoder attention that shares a batch-1 image side among all prompts, takes pre-projected inputs,
     and never projects the 4096 image tokens when only a few prompt tokens meet them.
@@ -336,16 +347,20 @@ class FastDecoderAttention(transformer.Attention):
         matching raw input is then ignored.
         """
         projected = projected or {}
-        if not projected and q.shape[0] * q.shape[1] * self.num_heads < k.shape[0] * self.internal_dim \
-                and k.shape[1] >= 8 * q.shape[1]:
-            return self._tokens_to_image(q, k, v)
-        if "k" not in projected and "v" not in projected and self.num_heads * k.shape[1] < self.internal_dim:
-            nq = projected["q"].shape[2] if "q" in projected else q.shape[1]
-            if nq >= 8 * k.shape[1]:
-                return self._image_to_tokens(q, k, v, projected.get("q"))
-        q = projected["q"] if "q" in projected else self.project(q, "q")  # Bq x heads x Nq x c
-        k = projected["k"] if "k" in projected else self.project(k, "k")  # Bk x heads x Nk x c
-        v = projected["v"] if "v" in projected else self.project(v, "v")
+        if not projected:
+            q, k, v = _given(q, "q"), _given(k, "k"), _given(v, "v")
+            if q.shape[0] * q.shape[1] * self.num_heads < k.shape[0] * self.internal_dim \
+                    and k.shape[1] >= 8 * q.shape[1]:
+                return self._tokens_to_image(q, k, v)
+        if "k" not in projected and "v" not in projected:
+            k, v = _given(k, "k"), _given(v, "v")
+            if self.num_heads * k.shape[1] < self.internal_dim:
+                nq = projected["q"].shape[2] if "q" in projected else _given(q, "q").shape[1]
+                if nq >= 8 * k.shape[1]:
+                    return self._image_to_tokens(q, k, v, projected.get("q"))
+        q = projected["q"] if "q" in projected else self.project(_given(q, "q"), "q")  # Bq x heads x Nq x c
+        k = projected["k"] if "k" in projected else self.project(_given(k, "k"), "k")  # Bk x heads x Nk x c
+        v = projected["v"] if "v" in projected else self.project(_given(v, "v"), "v")
         bq, _, nq, _ = q.shape
         bk = k.shape[0]
         if bk == 1 and bq > 1:  # shared image keys: all prompts' queries in one sequence
@@ -400,6 +415,7 @@ class FastDecoderAttention(transformer.Attention):
                 scores = per_head @ projected_q[0].transpose(-1, -2)  # heads x (Bk*Nk) x N
                 scores = scores.view(heads, bk, nk, -1).transpose(0, 1)  # Bk x heads x Nk x N
         else:  # (W_q x + b_q) . k = x . (W_q^T k) + b_q . k
+            q = _given(q, "q")
             rows = keys @ self._head_weights("q")  # Bk x heads x Nk x C
             bias = keys @ self.q_proj.bias.view(heads, c, 1)  # Bk x heads x Nk x 1
             if q.shape[0] == 1:  # a shared image: all prompts' rows in one product
@@ -424,6 +440,11 @@ class FastTwoWayAttentionBlock(transformer.TwoWayAttentionBlock):
     The keys do not change between the two, which is why the plain code's
     two identical sums can be one.
     """
+
+    # the switch makes the block's attentions fast too
+    self_attn: FastDecoderAttention
+    cross_attn_token_to_image: FastDecoderAttention
+    cross_attn_image_to_token: FastDecoderAttention
 
     def prepare_image(self, keys: torch.Tensor, key_pe: torch.Tensor) -> dict[str, torch.Tensor]:
         """The projections of the image side that do not depend on the prompts. keys: 1 x HW x C.
@@ -481,7 +502,8 @@ class FastTwoWayTransformer(transformer.TwoWayTransformer):
         """
         keys = image_embedding.flatten(2).transpose(1, 2).contiguous()  # 1 x HW x C
         key_pe = image_pe.flatten(2).transpose(1, 2).contiguous()  # 1 x HW x C
-        prepared = self.layers[0].prepare_image(keys, key_pe) if len(self.layers) else {}
+        first = cast(FastTwoWayAttentionBlock, self.layers[0]) if len(self.layers) else None  # made fast by the switch
+        prepared = first.prepare_image(keys, key_pe) if first is not None else {}
         return {"keys": keys, "key_pe": key_pe, **prepared}
 
     def forward(self, image_embedding: torch.Tensor | None, image_pe: torch.Tensor | None,
@@ -494,8 +516,8 @@ class FastTwoWayTransformer(transformer.TwoWayTransformer):
             keys, image_pe = prepared["keys"], prepared["key_pe"]
             first_block = {k: v for k, v in prepared.items() if k not in ("keys", "key_pe")}
         else:
-            keys = image_embedding.flatten(2).transpose(1, 2).contiguous()  # B or 1 x HW x C
-            image_pe = image_pe.flatten(2).transpose(1, 2).contiguous()  # 1 x HW x C
+            keys = _given(image_embedding, "image_embedding").flatten(2).transpose(1, 2).contiguous()  # B or 1 x HW x C
+            image_pe = _given(image_pe, "image_pe").flatten(2).transpose(1, 2).contiguous()  # 1 x HW x C
             first_block = None
         queries = point_embedding
         for i, layer in enumerate(self.layers):
@@ -530,6 +552,7 @@ def _conv_transpose_2x2_unshuffled(conv: nn.ConvTranspose2d, x: torch.Tensor) ->
     [..., y, x, i, j, :]. Per-pixel layers (LayerNorm over channels, GELU,
     the next such convolution) can run on this layout unchanged.
     """
+    assert conv.bias is not None, "the decoder's upscaling convolutions have a bias"
     weight = conv.weight.permute(0, 2, 3, 1).reshape(conv.in_channels, -1)  # C_in x (2*2*C_out)
     y = x @ weight  # ... x (2*2*C_out)
     return y.unflatten(-1, (2, 2, conv.out_channels)) + conv.bias
@@ -554,6 +577,8 @@ class FastMaskDecoder(mask_decoder.MaskDecoder):
     image tokens of batch 1 (shared by all prompts).
     """
 
+    transformer: FastTwoWayTransformer  # the switch makes the transformer fast too
+
     def prepare_image(self, image_embeddings: torch.Tensor, image_pe: torch.Tensor,
                       no_mask_embedding: torch.Tensor) -> PreparedImage:
         """Precompute what every prompt without a mask prompt shares for one image.
@@ -565,7 +590,7 @@ class FastMaskDecoder(mask_decoder.MaskDecoder):
         """
         image_embeddings, high_res = split_image_embedding(image_embeddings, self.config)
         src = image_embeddings + no_mask_embedding  # 1 x C x h x w
-        return PreparedImage(self.transformer.prepare_image(src, image_pe), tuple(src.shape[-2:]), high_res)
+        return PreparedImage(self.transformer.prepare_image(src, image_pe), (src.shape[-2], src.shape[-1]), high_res)
 
     def forward(self, image_embeddings: torch.Tensor, image_pe: torch.Tensor,
                 sparse_prompt_embeddings: torch.Tensor, dense_prompt_embeddings: torch.Tensor,
@@ -647,6 +672,8 @@ class FastMaskDecoder(mask_decoder.MaskDecoder):
         A shared image (B' = 1) is upscaled once for all prompts.
         """
         conv1, norm, act1, conv2, act2 = self.output_upscaling
+        # the layers MaskDecoder made (a Sequential's items are typed nn.Module)
+        conv1, conv2, norm = cast(nn.ConvTranspose2d, conv1), cast(nn.ConvTranspose2d, conv2), cast(LayerNorm2d, norm)
         b = hyper_in.shape[0]
         x = _conv_transpose_2x2_unshuffled(conv1, image_tokens)  # B' x h x w x 2 x 2 x C/4
         x = act1(F.layer_norm(x, (x.shape[-1],), norm.weight, norm.bias, norm.eps))
@@ -727,7 +754,11 @@ def register_fast_classes(table: dict[type[nn.Module], type[nn.Module]]) -> None
     PLAIN_CLASSES.update({fast: plain for plain, fast in table.items()})
 
 
-def enable_fast_paths(model: nn.Module, enabled: bool = True) -> nn.Module:
+#: any module: enable_fast_paths returns the model it was given, with its type
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
+
+
+def enable_fast_paths(model: ModuleT, enabled: bool = True) -> ModuleT:
     """Switch every module of ``model`` (itself included) to its fast class, or back to the plain one.
 
     In place, and nothing but the classes changes (see the module docstring).
@@ -747,7 +778,7 @@ def fast_paths_enabled(model: nn.Module) -> bool:
 
 
 @contextmanager
-def fast_paths(model: nn.Module, enabled: bool = True) -> Iterator[nn.Module]:
+def fast_paths(model: ModuleT, enabled: bool = True) -> Iterator[ModuleT]:
     """``with fast_paths(model): ...`` runs the block with the fast paths on (or off), then restores the classes."""
     saved = [(module, type(module)) for module in model.modules()]
     enable_fast_paths(model, enabled)

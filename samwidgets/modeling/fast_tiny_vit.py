@@ -22,6 +22,8 @@ The speed-ups:
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -33,6 +35,7 @@ from .tiny_vit import attention_bias_index
 def fold_conv_bn(module: tiny_vit.ConvBN) -> tuple[torch.Tensor, torch.Tensor]:
     """The weight and bias of one convolution equal to ``module`` (conv, then BatchNorm in eval mode)."""
     conv, bn = module.c, module.bn
+    assert bn.running_mean is not None and bn.running_var is not None, "TinyViT's BatchNorms track running statistics"
     scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)  # C_out
     return conv.weight * scale[:, None, None, None], bn.bias - bn.running_mean * scale
 
@@ -81,12 +84,14 @@ class FastPatchMerging(tiny_vit.PatchMerging):
 class FastConvLayer(tiny_vit.ConvLayer):
     """Stage 0 on one channels-last tensor from the first block to the merge."""
 
+    downsample: FastPatchMerging | None  # the switch makes the merge fast too
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training:
             return super().forward(x)
         x = x.permute(0, 2, 3, 1).contiguous()  # B x D x H x W -> B x H x W x D
         for block in self.blocks:
-            x = block.forward_channels_last(x)
+            x = cast(FastMBConv, block).forward_channels_last(x)  # the switch made every block a FastMBConv
         if self.downsample is None:
             return x.flatten(1, 2)
         return self.downsample.forward_channels_last(x)

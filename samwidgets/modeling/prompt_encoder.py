@@ -17,6 +17,7 @@ network; RITM, Sofiiuk et al. 2022).
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 from torch import nn
@@ -34,6 +35,8 @@ class PositionEmbeddingRandom(nn.Module):
     A fixed Gaussian 2 x F matrix maps a coordinate in [0, 1]^2 to F
     frequencies; the encoding is [sin, cos] of them, 2F channels.
     """
+
+    positional_encoding_gaussian_matrix: torch.Tensor  # 2 x F, a buffer
 
     def __init__(self, num_pos_feats: int = 64, scale: float | None = None) -> None:
         super().__init__()
@@ -107,6 +110,10 @@ class PromptEncoder(nn.Module):
         """Positional encoding of the image-embedding grid: 1 x C x H x W."""
         return self.pe_layer(self.image_embedding_size).unsqueeze(0)
 
+    def point_embedding(self, i: int) -> torch.Tensor:
+        """The learned vector of ``point_embeddings[i]``, 1 x C: 0 negative point, 1 positive, 2 and 3 box corners."""
+        return cast(nn.Embedding, self.point_embeddings[i]).weight  # a ModuleList's items are typed nn.Module
+
     def _embed_points(self, points: torch.Tensor, labels: torch.Tensor, pad: bool) -> torch.Tensor:
         """points: B x N x 2 in input-frame pixels, labels: B x N -> B x N(+1) x C."""
         points = points + 0.5  # centre of the pixel
@@ -118,8 +125,8 @@ class PromptEncoder(nn.Module):
         emb = self.pe_layer.forward_with_coords(points, self.input_image_size)
         labels = labels[..., None]  # B x N x 1
         emb = torch.where(labels == LABEL_PADDING, self.not_a_point_embed.weight, emb)
-        emb = emb + torch.where(labels == LABEL_NEGATIVE, self.point_embeddings[0].weight, 0.0)
-        emb = emb + torch.where(labels == LABEL_POSITIVE, self.point_embeddings[1].weight, 0.0)
+        emb = emb + torch.where(labels == LABEL_NEGATIVE, self.point_embedding(0), 0.0)
+        emb = emb + torch.where(labels == LABEL_POSITIVE, self.point_embedding(1), 0.0)
         return emb
 
     def _embed_boxes(self, boxes: torch.Tensor) -> torch.Tensor:
@@ -127,7 +134,7 @@ class PromptEncoder(nn.Module):
         boxes = boxes + 0.5
         coords = boxes.reshape(-1, 2, 2)
         emb = self.pe_layer.forward_with_coords(coords, self.input_image_size)
-        corner = torch.cat([self.point_embeddings[2].weight, self.point_embeddings[3].weight])  # 2 x C
+        corner = torch.cat([self.point_embedding(2), self.point_embedding(3)])  # 2 x C
         return emb + corner
 
     def dense_prompt_maps(self, points: tuple[torch.Tensor, torch.Tensor] | None, boxes: torch.Tensor | None,

@@ -21,8 +21,10 @@ from .mask_decoder import MaskDecoder
 from .prompt_encoder import PromptEncoder
 from .tiny_vit import TinyViT
 
-#: The image encoder of each SamConfig.encoder_type: the same interface (B x 3 x S x S -> B x C x S/16 x S/16).
-IMAGE_ENCODERS: dict[str, type[nn.Module]] = {"vit": ImageEncoderViT, "tiny_vit": TinyViT, "cnn": ImageEncoderCNN}
+#: Any of SAM's image encoders: the same interface (B x 3 x S x S -> B x C x S/16 x S/16, and ``img_size`` = S).
+ImageEncoder = ImageEncoderViT | TinyViT | ImageEncoderCNN
+#: The image encoder of each SamConfig.encoder_type.
+IMAGE_ENCODERS: dict[str, type[ImageEncoder]] = {"vit": ImageEncoderViT, "tiny_vit": TinyViT, "cnn": ImageEncoderCNN}
 
 
 class Sam(nn.Module):
@@ -30,6 +32,10 @@ class Sam(nn.Module):
 
     mask_threshold: float = 0.0
     image_format: str = "RGB"
+    image_encoder: ImageEncoder
+    # the normalisation buffers, 3 x 1 x 1 (registered in reset_pixel_buffers)
+    pixel_mean: torch.Tensor
+    pixel_std: torch.Tensor
 
     def __init__(self, config: SamConfig) -> None:
         super().__init__()

@@ -127,6 +127,7 @@ class SAM2AutomaticMaskGenerator:
             self.point_grids = amg.build_all_layer_point_grids(points_per_side, crop_n_layers,
                                                                crop_n_points_downscale_factor)
         else:
+            assert point_grids is not None, "exactly one of the two is given (checked above)"
             self.point_grids = [np.asarray(g, dtype=np.float64).reshape(-1, 2) for g in point_grids]
             if len(self.point_grids) < crop_n_layers + 1:
                 raise ValueError(f"point_grids has {len(self.point_grids)} grids but crop_n_layers={crop_n_layers} "

@@ -22,6 +22,7 @@ import functools
 import os
 import warnings
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 import torch
 
@@ -103,12 +104,16 @@ def likely_configs(state_dict: Mapping[str, torch.Tensor]) -> list[str]:
     return names
 
 
+#: A checkpoint as load_checkpoint and build_sam2 take it: a file, an official ``{"model": state_dict}`` or a state dict
+CheckpointLike = str | os.PathLike | Mapping[str, torch.Tensor] | Mapping[str, Mapping[str, torch.Tensor]]
+
+
 def _listing(label: str, keys: list[str]) -> str:
     shown = "; ".join(keys[:5]) + (f"; ... ({len(keys)} in all)" if len(keys) > 5 else "")
     return f"{label}: {shown}"
 
 
-def load_checkpoint(model: SAM2Base, checkpoint: str | os.PathLike | Mapping[str, torch.Tensor],
+def load_checkpoint(model: SAM2Base, checkpoint: CheckpointLike,
                     config_label: str = "this config") -> None:
     """Load an official SAM 2 checkpoint (path, ``{"model": state_dict}`` or a state dict) into ``model``, strictly.
 
@@ -131,7 +136,7 @@ def load_checkpoint(model: SAM2Base, checkpoint: str | os.PathLike | Mapping[str
     if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise Sam2CheckpointError(f"{source} is not a SAM 2 checkpoint: expected {{'model': state_dict}} or a state "
                                   "dict of tensors")
-    state_dict = dict(obj)
+    state_dict = cast("dict[str, torch.Tensor]", dict(obj))  # every value is a tensor (checked just above)
 
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     own_video = video_key_prefixes(model.config)
@@ -227,7 +232,7 @@ def apply_overrides(config: Sam2Config, overrides: Sequence[str]) -> Sam2Config:
     return config.replace(**changes) if changes else config
 
 
-def build_sam2(config_file: str | Sam2Config, ckpt_path: str | os.PathLike | Mapping[str, torch.Tensor] | None = None,
+def build_sam2(config_file: str | Sam2Config, ckpt_path: CheckpointLike | None = None,
                device: str | torch.device = "auto", mode: str = "eval",
                hydra_overrides_extra: Sequence[str] | None = None, apply_postprocessing: bool = True) -> SAM2Base:
     """Build SAM 2 for images, as the reference's ``sam2.build_sam.build_sam2``.

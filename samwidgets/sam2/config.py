@@ -168,7 +168,8 @@ class Sam2Config:
 
 
 # The numbers shared by all eight official yaml files (model.* and image_encoder.*, image path and video flags).
-_COMMON = dict(
+# These dicts are keyword arguments of Sam2Config (values of several types, hence dict[str, Any]).
+_COMMON: dict[str, Any] = dict(
     scalp=1,
     d_model=256,
     fpn_top_down_levels=(2, 3),  # output levels 0 and 1 use the backbone features directly
@@ -196,13 +197,13 @@ _COMMON = dict(
 )
 # SAM 2 (July 2024) and SAM 2.1 (September 2024) differ only in video flags: 2.1 adds a spatial
 # "no object" embedding to the memory and a projected, signed temporal encoding of the object pointers.
-_SAM2 = dict(_COMMON, add_tpos_enc_to_obj_ptrs=False)
-_SAM2_1 = dict(_COMMON, no_obj_embed_spatial=True, add_tpos_enc_to_obj_ptrs=True, proj_tpos_enc_in_obj_ptrs=True,
-               use_signed_tpos_enc_to_obj_ptrs=True)
+_SAM2: dict[str, Any] = dict(_COMMON, add_tpos_enc_to_obj_ptrs=False)
+_SAM2_1: dict[str, Any] = dict(_COMMON, no_obj_embed_spatial=True, add_tpos_enc_to_obj_ptrs=True,
+                               proj_tpos_enc_in_obj_ptrs=True, use_signed_tpos_enc_to_obj_ptrs=True)
 
 # The trunk of each size (yaml: model.image_encoder.trunk, and the neck's backbone_channel_list); b+ uses the
 # Hiera defaults for stages, global_att_blocks, window_pos_embed_bkg_spatial_size and window_spec.
-_TRUNKS = {
+_TRUNKS: dict[str, dict[str, Any]] = {
     "t": dict(embed_dim=96, num_heads=1, stages=(1, 2, 7, 2), global_att_blocks=(5, 7, 9),
               window_pos_embed_bkg_spatial_size=(7, 7), backbone_channel_list=(768, 384, 192, 96)),
     "s": dict(embed_dim=96, num_heads=1, stages=(1, 2, 11, 2), global_att_blocks=(7, 10, 13),

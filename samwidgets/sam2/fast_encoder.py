@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from ..modeling.fast import register_fast_classes, window_partition_filled, window_unpartition_cropped
 from . import hiera, neck
@@ -75,7 +76,7 @@ class FastMultiScaleBlock(hiera.MultiScaleBlock):
     def _add_mlp_in_slabs(self, x: torch.Tensor) -> torch.Tensor:
         """x + MLP(norm2(x)), a slab of rows at a time: B x H x W x C -> same."""
         b, h, w, _ = x.shape
-        hidden = self.mlp.layers[0].out_features
+        hidden = self.mlp.hidden_dim
         rows = max(1, SLAB_FLOATS // (b * w * hidden))
         out = torch.empty_like(x)
         for top in range(0, h, rows):
@@ -91,7 +92,7 @@ class FastMultiScaleBlock(hiera.MultiScaleBlock):
         out_window = window // stride  # a pooled block's windows come out half as wide
         qkv_layer = self.attn.qkv
         fill = qkv_layer.bias if qkv_layer.bias is not None else x.new_zeros(qkv_layer.out_features)
-        hidden = self.mlp.layers[0].out_features
+        hidden = self.mlp.hidden_dim
         slab_rows = window * max(1, SLAB_FLOATS // (b * window * w * hidden))  # whole rows of windows
         out = x.new_empty(b, h // stride, w // stride, self.dim_out)  # MaxPool2d floors odd sizes
         for top in range(0, h, slab_rows):
@@ -135,7 +136,8 @@ class FastFpnNeck(neck.FpnNeck):
     def _lateral(self, index: int, x: torch.Tensor) -> torch.Tensor:
         """``self.convs[index]`` on x (B x C x h x w, channels-last in memory from the trunk): B x d_model x h x w."""
         conv = self.convs[index].conv
-        if conv.kernel_size != (1, 1) or conv.stride != (1, 1) or conv.padding != (0, 0):
+        if (not isinstance(conv, nn.Conv2d)  # (it always is; the check tells the type checker)
+                or conv.kernel_size != (1, 1) or conv.stride != (1, 1) or conv.padding != (0, 0)):
             return self.convs[index](x)
         tokens = x.permute(0, 2, 3, 1)  # B x h x w x C: a view of the trunk's tokens
         return F.linear(tokens, conv.weight.flatten(1), conv.bias).permute(0, 3, 1, 2)  # B x d_model x h x w

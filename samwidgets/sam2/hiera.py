@@ -92,6 +92,13 @@ class GeluMLP(nn.Module):
         self.layers = nn.ModuleList([nn.Linear(dim, hidden_dim), nn.Linear(hidden_dim, dim)])
         self.act = nn.GELU()
 
+    @property
+    def hidden_dim(self) -> int:
+        """The width of the hidden layer (the first Linear's outputs)."""
+        first = self.layers[0]
+        assert isinstance(first, nn.Linear), "layers.0 is the first Linear"  # ModuleList items are typed Module
+        return first.out_features
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers[1](self.act(self.layers[0](x)))
 
@@ -165,7 +172,10 @@ class Hiera(nn.Module):
         if len(stages) != len(window_spec):
             raise ValueError("stages and window_spec need one entry per stage")
         self.window_spec = tuple(window_spec)
-        self.q_stride = tuple(q_stride)
+        stride = tuple(q_stride)
+        if len(stride) != 2:
+            raise ValueError(f"q_stride must be (rows, columns), got {q_stride}")
+        self.q_stride = stride
         # index of the last block of each stage, e.g. stages (1, 2, 7, 2) -> [0, 2, 9, 11]
         self.stage_ends = [sum(stages[: i + 1]) - 1 for i in range(len(stages))]
         # the first block of each of the first q_pool later stages pools: e.g. [1, 3, 10]
@@ -212,7 +222,7 @@ class Hiera(nn.Module):
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         x = self.patch_embed(x)  # B x S/4 x S/4 x C
-        x = x + self.pos_embed_for(x.shape[1:3])
+        x = x + self.pos_embed_for((x.shape[1], x.shape[2]))  # the token grid's h x w
         outputs = []
         for i, block in enumerate(self.blocks):
             x = block(x)

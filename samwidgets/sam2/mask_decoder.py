@@ -153,6 +153,9 @@ class SAM2MaskDecoder(nn.Module):
         if not self.use_high_res_features:
             upscaled = self.output_upscaling(src)  # B x C/8 x 4h x 4w
         else:
+            if high_res_features is None:
+                raise ValueError("this decoder uses high-resolution features: pass high_res_features "
+                                 "(the projected stride-4 and stride-8 maps, from SAM2Base.forward_image)")
             deconv1, norm1, act1, deconv2, act2 = self.output_upscaling
             feat_s0, feat_s1 = high_res_features  # 1|B x C/8 x 4h x 4w, 1|B x C/4 x 2h x 2w
             upscaled = act1(norm1(deconv1(src) + feat_s1))  # B x C/4 x 2h x 2w

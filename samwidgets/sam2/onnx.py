@@ -43,6 +43,7 @@ from __future__ import annotations
 import copy
 import os
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -90,7 +91,8 @@ class SAM2OnnxModel(nn.Module):
         labels = point_labels.unsqueeze(-1)  # 1 x N x 1
         embedding = torch.where(labels == PADDING_LABEL, encoder.not_a_point_embed.weight, embedding)  # 1 x N x C
         for label, point_embedding in enumerate(encoder.point_embeddings):  # labels 0, 1, 2, 3
-            embedding = embedding + torch.where(labels == label, point_embedding.weight, 0.0)
+            weight = cast(nn.Embedding, point_embedding).weight  # (torch types a ModuleList's items as Module)
+            embedding = embedding + torch.where(labels == label, weight, 0.0)
 
         # append a padding token, then keep it only if the inputs had none: N + 1 - (any label is -1) tokens
         padding = encoder.not_a_point_embed.weight.reshape(1, 1, -1)  # 1 x 1 x C
@@ -111,7 +113,9 @@ class SAM2OnnxModel(nn.Module):
     def upscale_masks(low_res_masks: torch.Tensor, orig_im_size: torch.Tensor) -> torch.Tensor:
         """1 x M x 4h x 4w logits -> 1 x M x H x W (bilinear, straight to the image's size, as SAM 2's predictor)."""
         size = orig_im_size.to(torch.int64)
-        return F.interpolate(low_res_masks, size=(size[0], size[1]), mode="bilinear", align_corners=False)
+        # 0-dim tensors, not ints, on purpose: the traced graph then keeps the output size an input of the graph
+        return F.interpolate(low_res_masks, size=(size[0], size[1]),  # pyright: ignore[reportArgumentType]
+                             mode="bilinear", align_corners=False)
 
     @torch.no_grad()
     def forward(self, image_embed: torch.Tensor, high_res_feats_0: torch.Tensor, high_res_feats_1: torch.Tensor,
@@ -151,6 +155,7 @@ def image_inputs(predictor: SAM2ImagePredictor) -> dict[str, np.ndarray]:
     if not predictor._is_image_set or predictor._is_batch:
         raise RuntimeError("set one image with predictor.set_image(...) first")
     features = predictor._features
+    assert features is not None, "set_image sets the features with _is_image_set"
     high_res = features["high_res_feats"]
     return {"image_embed": features["image_embed"].float().cpu().numpy(),
             "high_res_feats_0": high_res[0].float().cpu().numpy(),

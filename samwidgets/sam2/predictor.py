@@ -35,10 +35,12 @@ import logging
 import os
 import time
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from numpy.typing import ArrayLike
 
 from ..inference.cache import CachedEmbedding, EmbeddingCache, image_digest, model_fingerprint
 from ..io.paths import default_cache_dir
@@ -47,6 +49,13 @@ from .model import SAM2Base
 from .transforms import SAM2Transforms
 
 logger = logging.getLogger(__name__)
+
+
+class ImageFeatures(TypedDict):
+    """What the predictor keeps of the image(s) set (a plain dict at run time, as the reference's)."""
+
+    image_embed: torch.Tensor  # B x C x h x w
+    high_res_feats: list[torch.Tensor]  # [B x C0 x 4h x 4w, B x C1 x 2h x 2w], or [] without them
 
 
 def _is_pil_image(image) -> bool:
@@ -96,7 +105,8 @@ class SAM2ImagePredictor:
             outputs within float tolerance. False switches it back to the plain code. The switch changes the
             model in place, as ``SamPredictor``'s does.
         """
-        self.model = enable_fast_paths(sam_model, fast)
+        enable_fast_paths(sam_model, fast)  # in place: it switches the classes of the model's modules
+        self.model = sam_model
         if cache is None:
             disk_dir = default_cache_dir() / "embeddings" if disk_cache is True else (
                 Path(disk_cache) if disk_cache not in (False, None) else None)
@@ -127,7 +137,7 @@ class SAM2ImagePredictor:
     def reset_predictor(self) -> None:
         """Forget the image (embeddings, size, batch mode)."""
         self._is_image_set = False
-        self._features: dict[str, torch.Tensor | list[torch.Tensor]] | None = None
+        self._features: ImageFeatures | None = None
         self._orig_hw: list[tuple[int, int]] | None = None
         self._is_batch = False
 
@@ -152,7 +162,7 @@ class SAM2ImagePredictor:
             image_embed, high_res_feats, self.last_encode_seconds = self._encode(image)
             self.last_set_image_cached = False
             self.cache.put(key, CachedEmbedding(pack_features(image_embed, high_res_feats),
-                                                (self.model.image_size,) * 2, self._orig_hw[0]))
+                                                (self.model.image_size, self.model.image_size), self._orig_hw[0]))
         self._features = {"image_embed": image_embed, "high_res_feats": high_res_feats}
         self._is_image_set = True
 
@@ -188,7 +198,7 @@ class SAM2ImagePredictor:
         h, w = np.asarray(image).shape[:2]
         image_embed, high_res_feats, seconds = self._encode(image)
         self.cache.put(key, CachedEmbedding(pack_features(image_embed, high_res_feats),
-                                            (self.model.image_size,) * 2, (h, w)))
+                                            (self.model.image_size, self.model.image_size), (h, w)))
         return seconds
 
     @torch.no_grad()
@@ -221,21 +231,23 @@ class SAM2ImagePredictor:
             raise RuntimeError("predict_batch needs images set with set_image_batch(...) (batched mode)")
         if not self._is_image_set:
             raise RuntimeError("An image must be set with .set_image_batch(...) before mask prediction.")
+        assert self._features is not None, "set_image_batch sets the features with _is_image_set"
         all_masks, all_ious, all_low_res = [], [], []
         for img_idx in range(len(self._features["image_embed"])):
-            mask_input, coords, labels, box = self._prep_prompts(
-                *(batch[img_idx] if batch is not None else None
-                  for batch in (point_coords_batch, point_labels_batch, box_batch, mask_input_batch)),
-                normalize_coords, img_idx=img_idx)
-            masks, iou_predictions, low_res_masks = self._predict(coords, labels, box, mask_input, multimask_output,
+            point_coords, point_labels, box, mask_logits = (
+                batch[img_idx] if batch is not None else None
+                for batch in (point_coords_batch, point_labels_batch, box_batch, mask_input_batch))
+            mask_input, coords, labels, boxes = self._prep_prompts(point_coords, point_labels, box, mask_logits,
+                                                                   normalize_coords, img_idx=img_idx)
+            masks, iou_predictions, low_res_masks = self._predict(coords, labels, boxes, mask_input, multimask_output,
                                                                   return_logits=return_logits, img_idx=img_idx)
             all_masks.append(masks.squeeze(0).float().detach().cpu().numpy())
             all_ious.append(iou_predictions.squeeze(0).float().detach().cpu().numpy())
             all_low_res.append(low_res_masks.squeeze(0).float().detach().cpu().numpy())
         return all_masks, all_ious, all_low_res
 
-    def predict(self, point_coords: np.ndarray | None = None, point_labels: np.ndarray | None = None,
-                box: np.ndarray | None = None, mask_input: np.ndarray | None = None, multimask_output: bool = True,
+    def predict(self, point_coords: ArrayLike | None = None, point_labels: ArrayLike | None = None,
+                box: ArrayLike | None = None, mask_input: ArrayLike | None = None, multimask_output: bool = True,
                 return_logits: bool = False, normalize_coords: bool = True,
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Predict masks for prompts on the image of :meth:`set_image`.
@@ -251,21 +263,23 @@ class SAM2ImagePredictor:
         """
         if not self._is_image_set:
             raise RuntimeError("An image must be set with .set_image(...) before mask prediction.")
-        mask_input, coords, labels, box = self._prep_prompts(point_coords, point_labels, box, mask_input,
-                                                             normalize_coords)
-        masks, iou_predictions, low_res_masks = self._predict(coords, labels, box, mask_input, multimask_output,
+        mask_t, coords, labels, boxes = self._prep_prompts(point_coords, point_labels, box, mask_input,
+                                                           normalize_coords)
+        masks, iou_predictions, low_res_masks = self._predict(coords, labels, boxes, mask_t, multimask_output,
                                                               return_logits=return_logits)
         masks_np = masks.squeeze(0).float().detach().cpu().numpy()
         iou_np = iou_predictions.squeeze(0).float().detach().cpu().numpy()
         low_res_np = low_res_masks.squeeze(0).float().detach().cpu().numpy()
         return masks_np, iou_np, low_res_np
 
-    def _prep_prompts(self, point_coords, point_labels, box, mask_logits, normalize_coords: bool, img_idx: int = -1):
+    def _prep_prompts(self, point_coords, point_labels, box, mask_logits, normalize_coords: bool, img_idx: int = -1,
+                      ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
         """Prompts as tensors in the model's input frame.
 
         Returns (mask_input B x 1 x h x w, coords B x N x 2, labels B x N, boxes B x 2 x 2), each None if not given.
         """
         coords = labels = boxes = mask_input = None
+        assert self._orig_hw is not None, "set_image sets the image sizes with _is_image_set"
         orig_hw = self._orig_hw[img_idx]
         if point_coords is not None:
             if point_labels is None:
@@ -294,7 +308,12 @@ class SAM2ImagePredictor:
         low-res logits B x C x 256 x 256 clamped to [-32, 32]."""
         if not self._is_image_set:
             raise RuntimeError("An image must be set with .set_image(...) before mask prediction.")
-        points = (point_coords, point_labels) if point_coords is not None else None
+        assert self._features is not None and self._orig_hw is not None, "set with _is_image_set"
+        points = None
+        if point_coords is not None:
+            if point_labels is None:
+                raise ValueError("point_labels must be supplied if point_coords is supplied.")
+            points = (point_coords, point_labels)
 
         if boxes is not None:  # a box is two points labelled 2 (top-left) and 3 (bottom-right), before the clicks
             box_coords = boxes.reshape(-1, 2, 2)  # B x 2 x 2
@@ -327,4 +346,5 @@ class SAM2ImagePredictor:
         """The image embedding of the image(s) set: B x C x h x w (1 x 256 x 64 x 64 for one 1024 px image)."""
         if not self._is_image_set:
             raise RuntimeError("An image must be set with .set_image(...) to generate an embedding.")
+        assert self._features is not None, "set_image sets the features with _is_image_set"
         return self._features["image_embed"]

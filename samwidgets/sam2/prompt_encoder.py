@@ -16,7 +16,10 @@ it is the parent's computation unchanged (adding exact zeros elsewhere).
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
+from torch import nn
 
 from samwidgets.modeling import PromptEncoder, SamConfig
 
@@ -37,6 +40,9 @@ class SAM2PromptEncoder(PromptEncoder):
         if pad:  # the parent appended one padding point (label -1); its labels must line up with the embedding
             labels = torch.cat([labels, -torch.ones_like(labels[:, :1])], dim=1)
         labels = labels[..., None]  # B x N x 1
-        embedding = embedding + torch.where(labels == LABEL_BOX_TOP_LEFT, self.point_embeddings[2].weight, 0.0)
-        embedding = embedding + torch.where(labels == LABEL_BOX_BOTTOM_RIGHT, self.point_embeddings[3].weight, 0.0)
+        # (torch types a ModuleList's items as Module; these are the nn.Embedding(1, C) of labels 2 and 3)
+        top_left = cast(nn.Embedding, self.point_embeddings[2])
+        bottom_right = cast(nn.Embedding, self.point_embeddings[3])
+        embedding = embedding + torch.where(labels == LABEL_BOX_TOP_LEFT, top_left.weight, 0.0)
+        embedding = embedding + torch.where(labels == LABEL_BOX_BOTTOM_RIGHT, bottom_right.weight, 0.0)
         return embedding  # B x N(+1) x C

@@ -28,6 +28,8 @@ How SAM 2 differs from SAM 1 here:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -71,7 +73,7 @@ def resize_image(image: torch.Tensor, size: int) -> torch.Tensor:
     return x
 
 
-def normalize(image: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
+def normalize(image: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
     """(image - mean) / std per channel: C x H x W."""
     mean_t = torch.as_tensor(mean, dtype=image.dtype, device=image.device).view(-1, 1, 1)
     std_t = torch.as_tensor(std, dtype=image.dtype, device=image.device).view(-1, 1, 1)

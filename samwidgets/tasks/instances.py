@@ -66,6 +66,8 @@ def segment_instances(predictor: SamPredictor, image: ImageLike | None, boxes: n
     """
     if image is not None:
         predictor.set_image(image)
+    if predictor.original_size is None:
+        raise RuntimeError("no image: pass one, or set it on the predictor with .set_image(...) first")
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)  # N x 4
     h, w = predictor.original_size
     masks, scores = np.zeros((len(boxes), h, w), dtype=bool), np.zeros(len(boxes), dtype=np.float32)
@@ -108,9 +110,12 @@ def coco_mask_ap(images_gt: Sequence[np.ndarray], predictions: Sequence[tuple[np
             raise ValueError(f"ground truth of image {image_id - 1} must be G x H x W masks, got shape {gt.shape}")
         images.append({"id": image_id, "height": int(gt.shape[1]), "width": int(gt.shape[2])})
         for rle in amg.encode_rle(gt):  # G
+            # bbox: XYWH, COCO's convention. The ignores: encode_rle's dicts are pycocotools' own RLEs, which its
+            # stubs type with a private TypedDict
             annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": 1, "iscrowd": 0,
-                                "segmentation": amg.rle_to_json(rle), "area": float(mask_utils.area(rle)),
-                                "bbox": mask_utils.toBbox(rle).tolist()})  # XYWH, COCO's convention
+                                "segmentation": amg.rle_to_json(rle),
+                                "area": float(mask_utils.area(rle)),  # pyright: ignore[reportArgumentType]
+                                "bbox": mask_utils.toBbox(rle).tolist()})  # pyright: ignore[reportArgumentType]
         pred_masks = np.asarray(pred_masks, dtype=bool).reshape(-1, *gt.shape[1:])  # P x H x W
         pred_scores = np.asarray(pred_scores, dtype=np.float64).reshape(-1)  # P
         if len(pred_masks) != len(pred_scores):
@@ -122,9 +127,12 @@ def coco_mask_ap(images_gt: Sequence[np.ndarray], predictions: Sequence[tuple[np
         return {"AP": 0.0, "AP50": 0.0, "AP75": 0.0, "AR@100": 0.0}
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress and the summary table
         coco_gt = COCO()
-        coco_gt.dataset = {"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "object"}]}
+        # the ignores: pycocotools' stubs ask for fields that COCOeval never reads (file_name, supercategory), and
+        # type loadRes's argument as a file name, though pycocotools takes a list of detections as well
+        dataset = {"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "object"}]}
+        coco_gt.dataset = dataset  # pyright: ignore[reportAttributeAccessIssue]
         coco_gt.createIndex()
-        coco_dt = coco_gt.loadRes(detections)
+        coco_dt = coco_gt.loadRes(detections)  # pyright: ignore[reportArgumentType]
         evaluator = COCOeval(coco_gt, coco_dt, iouType="segm")
         evaluator.evaluate()
         evaluator.accumulate()

@@ -92,12 +92,15 @@ def _mask_ious(proposals: Sequence[Any], gt_masks: Sequence[Any]) -> np.ndarray:
 
     if len(proposals) == 0 or len(gt_masks) == 0:
         return np.zeros((len(proposals), len(gt_masks)))
-    ious = mask_utils.iou(_to_rles(proposals), _to_rles(gt_masks), [0] * len(gt_masks))
+    # the ignore: _to_rles gives pycocotools' own RLEs, which its stubs type with a private TypedDict
+    ious = mask_utils.iou(_to_rles(proposals), _to_rles(gt_masks),  # pyright: ignore[reportArgumentType]
+                          [0] * len(gt_masks))
     return np.asarray(ious, dtype=np.float64).reshape(len(proposals), len(gt_masks))
 
 
-def recall_hits(proposals: Sequence[Proposal], gt_masks: Sequence[Any], ks: Sequence[int] = (10, 100, 1000),
-                iou_thresholds: Sequence[float] = IOU_THRESHOLDS, matching: str = "best") -> np.ndarray:
+def recall_hits(proposals: Sequence[Proposal], gt_masks: Sequence[Any] | np.ndarray,
+                ks: Sequence[int] = (10, 100, 1000), iou_thresholds: Sequence[float] | np.ndarray = IOU_THRESHOLDS,
+                matching: str = "best") -> np.ndarray:
     """T x len(ks) counts of ground-truth masks recalled by the top-k proposals at each IoU threshold.
 
     The building block of :func:`mask_average_recall`; counts (not fractions)
@@ -129,8 +132,10 @@ def recall_hits(proposals: Sequence[Proposal], gt_masks: Sequence[Any], ks: Sequ
     return hits
 
 
-def mask_average_recall(proposals: Sequence[Proposal], gt_masks: Sequence[Any], ks: Sequence[int] = (10, 100, 1000),
-                        iou_thresholds: Sequence[float] = IOU_THRESHOLDS, matching: str = "best") -> dict[str, float]:
+def mask_average_recall(proposals: Sequence[Proposal], gt_masks: Sequence[Any] | np.ndarray,
+                        ks: Sequence[int] = (10, 100, 1000),
+                        iou_thresholds: Sequence[float] | np.ndarray = IOU_THRESHOLDS,
+                        matching: str = "best") -> dict[str, float]:
     """Mask AR@k: recall of ``gt_masks`` by the top-k ``proposals``, averaged over IoU thresholds.
 
     proposals: (mask, score) pairs, masks as H x W bool arrays or COCO RLEs;

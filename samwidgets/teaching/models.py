@@ -71,8 +71,10 @@ def choose_model(name: str = "auto", device: str | torch.device | None = None,
     if not reachable:
         return ModelChoice("default", f"auto: {machine}, but {wanted} cannot be downloaded ({why_not}): the "
                                       "bundled model, which needs no download", auto=True)
+    size = get_checkpoint_spec(wanted).size
+    megabytes = "size unknown" if size is None else f"{size / 1e6:.0f} MB"
     return ModelChoice(wanted, f"auto: {machine}, and the network answers: {wanted} "
-                               f"({get_checkpoint_spec(wanted).size / 1e6:.0f} MB, downloaded once)", auto=True)
+                               f"({megabytes}, downloaded once)", auto=True)
 
 
 def load_model(name: str = "default", device: str | torch.device | None = None) -> Sam | SAM2Base:

@@ -71,8 +71,9 @@ class DemoPhoto:
 def _grace_hopper() -> np.ndarray:
     import matplotlib.cbook
 
-    with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as f:
-        return as_rgb_uint8(Image.open(f))
+    path = matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+    with Image.open(path) as image:
+        return as_rgb_uint8(image)
 
 
 def _motorcycle() -> np.ndarray:

@@ -93,7 +93,7 @@ class SpotCheck:
         return max(self.largest_difference.values()) <= SPOT_CHECK_TOLERANCE
 
     def __str__(self) -> str:
-        worst = max(self.largest_difference, key=self.largest_difference.get)
+        worst = max(self.largest_difference, key=lambda column: self.largest_difference[column])
         return (f"live check, {self.what} ({self.rows} masks) recomputed: largest difference from the record "
                 f"{self.largest_difference[worst]:.4f} ({worst}); " + ("agrees" if self.agrees else "DISAGREES"))
 

@@ -148,9 +148,10 @@ class HFClipAdapter:
                             "pass a transformers.CLIPModel (or a model with both)")
         if device is not None:
             model = model.to(device)
-        self.model = model.eval()
+        # Any: the methods and config of a transformers model, which nn.Module does not declare (checked above)
+        self.model: Any = model.eval()
         self.tokenizer = tokenizer
-        config = model.config
+        config = self.model.config
         #: width E of the joint embedding space (``config.projection_dim``)
         self.embed_dim = int(config.projection_dim)
         self._size = _side_pair(config.vision_config.image_size)
@@ -244,7 +245,8 @@ class OpenClipAdapter:
             raise TypeError(f"{type(model).__name__} has no encode_text / encode_image: pass an open_clip model")
         if device is not None:
             model = model.to(device)
-        self.model = model.eval()
+        # Any: the methods of an open_clip model, which nn.Module does not declare (checked above)
+        self.model: Any = model.eval()
         self.tokenizer = tokenizer
         #: side of the square crops the vision tower takes
         self.crop_size = int(crop_size)
@@ -298,7 +300,8 @@ def load_open_clip(model_name: str = "ViT-B-32", pretrained: str = "openai",
     (``model.visual.preprocess_cfg``, set by ``create_model_and_transforms``).
     """
     try:
-        import open_clip
+        # an optional dependency, absent from the environment pyright checks
+        import open_clip  # pyright: ignore[reportMissingImports]
     except ImportError as e:
         raise ImportError("load_open_clip needs open_clip: pip install open_clip_torch "
                           "(it also installs torchvision, which samwidgets does not need otherwise)") from e

@@ -52,7 +52,7 @@ def crop_object(image: np.ndarray, mask: np.ndarray, size: int, expand: float = 
         window[ys.start - y0 : ys.stop - y0, xs.start - x0 : xs.stop - x0] = part
     if side == size:
         return window
-    return np.array(Image.fromarray(window).resize((size, size), Image.BILINEAR))  # writable, as torch wants
+    return np.array(Image.fromarray(window).resize((size, size), Image.Resampling.BILINEAR))  # writable, as torch wants
 
 
 def mask_crops(images: np.ndarray, masks: np.ndarray, image_index: np.ndarray, size: int, *,

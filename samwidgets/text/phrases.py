@@ -27,7 +27,8 @@ def mask_words(scene, index: int) -> tuple[str, str, str, str]:
     a = scene.attributes[index]
     name = scene.names[index]
     shape = a["shape"] if a["shape"] != name else ""
-    return PATTERN_WORDS.get(a["pattern"], a["pattern"]), a["colour"], shape, name
+    pattern: str = a["pattern"]
+    return PATTERN_WORDS.get(pattern, pattern), a["colour"], shape, name
 
 
 def phrase(words: Sequence[str], keep: Sequence[bool] = (True, True, True, True)) -> str:

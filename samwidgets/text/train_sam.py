@@ -42,8 +42,9 @@ import torch
 import torch.nn.functional as F
 
 from ..inference.text_encoder import ClipLike, check_clip_like
-from ..modeling import Sam
+from ..modeling import ImageEncoderViT, Sam
 from ..modeling.fast import enable_fast_paths, fast_paths_enabled
+from ..modeling.image_encoder_cnn import ImageEncoderCNN
 from ..training.interactive import interactive_loss
 from ..training.losses import sam_loss
 from .crops import mask_crops
@@ -93,14 +94,18 @@ def frozen_features(model: Sam, bank: SceneBank, tune_blocks: int = 0, chunk: in
                              f"got {tune_blocks}")
         if tune_blocks > 0:
             return torch.from_numpy(bank.images).permute(0, 3, 1, 2)  # N x 3 x S x S uint8, a view
-    elif not 0 <= tune_blocks <= len(encoder.blocks):
-        raise ValueError(f"tune_blocks must be in [0, {len(encoder.blocks)}] for this encoder, got {tune_blocks}")
+    elif isinstance(encoder, ImageEncoderViT):
+        if not 0 <= tune_blocks <= len(encoder.blocks):
+            raise ValueError(f"tune_blocks must be in [0, {len(encoder.blocks)}] for this encoder, got {tune_blocks}")
+    elif tune_blocks != 0:  # MobileSAM's TinyViT: its blocks are not tuned here
+        raise ValueError(f"tune_blocks must be 0 for a {model.config.encoder_type!r} encoder, got {tune_blocks}")
     out = []
     for k in range(0, len(bank.images), chunk):
         pixels = torch.from_numpy(bank.images[k : k + chunk]).permute(0, 3, 1, 2).float().to(model.device)
         if tune_blocks == 0:
             out.append(encoder(model.preprocess(pixels)))  # b x C x h x w
             continue
+        assert isinstance(encoder, ImageEncoderViT), "checked above: only a ViT's blocks are tuned"
         x = encoder.patch_embed(model.preprocess(pixels))  # b x h x w x D
         if encoder.pos_embed is not None:
             x = x + encoder.pos_embed
@@ -119,15 +124,17 @@ def encoder_tail(model: Sam, frozen: torch.Tensor, tune_blocks: int) -> torch.Te
         return frozen
     encoder = model.image_encoder
     if model.config.encoder_type == "cnn":
+        assert isinstance(encoder, ImageEncoderCNN), "encoder_type 'cnn'"
         pixels = frozen.to(model.device).float()  # B x 3 x S x S, 0..255
         with torch.no_grad():  # the frozen trunk keeps no activations for the backward pass
             # B x w1 x S/4 x S/4, B x w2 x S/8 x S/8, B x w3 x S/16 x S/16, B x w4 x S/32 x S/32
             f4, f8, f16, f32 = encoder.trunk(model.preprocess(pixels))
         return encoder.head(f4, f8, f16, f32)  # B x C x h x w (B x 3C x h x w with high-res features)
+    assert isinstance(encoder, ImageEncoderViT), "frozen_features tunes only a ViT's blocks or a CNN's head"
     x = frozen  # B x h x w x D
-    for block in model.image_encoder.blocks[len(model.image_encoder.blocks) - tune_blocks :]:
+    for block in encoder.blocks[len(encoder.blocks) - tune_blocks :]:
         x = block(x)
-    return model.image_encoder.neck(x.permute(0, 3, 1, 2))  # B x C x h x w
+    return encoder.neck(x.permute(0, 3, 1, 2))  # B x C x h x w
 
 
 def features_of_masks(model: Sam, frozen: torch.Tensor, image_ids: np.ndarray, tune_blocks: int) -> torch.Tensor:
@@ -193,8 +200,10 @@ def train_text_sam(base: Sam, clip: ClipLike, bank: SceneBank, *, steps: int, te
     if tune_blocks:
         # a CNN: its whole head (any tune_blocks >= 1); a ViT: its last tune_blocks blocks and the neck
         if cnn:
+            assert isinstance(encoder, ImageEncoderCNN), "encoder_type 'cnn'"
             modules = encoder.head_modules()
         else:
+            assert isinstance(encoder, ImageEncoderViT), "frozen_features tunes only a ViT's blocks or a CNN's head"
             modules = [*encoder.blocks[len(encoder.blocks) - tune_blocks :], encoder.neck]
         for module in modules:
             module.requires_grad_(True)

@@ -57,7 +57,11 @@ def colour_jitter(pil: Image.Image, rng: np.random.Generator, brightness: float,
     def shift_hue(im: Image.Image) -> Image.Image:
         h, s, v = im.convert("HSV").split()
         shift = int(round(rng.uniform(-hue, hue) * 255))
-        h = h.point(lambda p: (p + shift) % 256)
+
+        def turn(p: int) -> int:  # a hue 0..255, turned round the colour circle
+            return (p + shift) % 256
+
+        h = h.point(turn)
         return Image.merge("HSV", (h, s, v)).convert("RGB")
 
     ops = [
@@ -95,8 +99,8 @@ class GeometricAugment:
         h, w = image.shape[:2]
         factor = size / max(h, w) * float(np.exp(rng.uniform(np.log(self.scale[0]), np.log(self.scale[1]))))
         nh, nw = max(1, round(h * factor)), max(1, round(w * factor))
-        image = np.asarray(Image.fromarray(image).resize((nw, nh), Image.BILINEAR))
-        labels = [np.asarray(Image.fromarray(lab).resize((nw, nh), Image.NEAREST)) for lab in labels]
+        image = np.asarray(Image.fromarray(image).resize((nw, nh), Image.Resampling.BILINEAR))
+        labels = [np.asarray(Image.fromarray(lab).resize((nw, nh), Image.Resampling.NEAREST)) for lab in labels]
         # a window of S x S: anywhere inside a larger photo, at the top-left of a smaller one (like the padding)
         y0 = int(rng.integers(0, nh - size + 1)) if nh > size else 0
         x0 = int(rng.integers(0, nw - size + 1)) if nw > size else 0

@@ -166,7 +166,7 @@ class CocoSource:
         masks = []
         for ann in anns:
             full = self.coco.annToMask(ann).astype(np.uint8) * 255
-            small = np.asarray(Image.fromarray(full).resize((w, h), Image.NEAREST)) > 0
+            small = np.asarray(Image.fromarray(full).resize((w, h), Image.Resampling.NEAREST)) > 0
             if small.any():
                 masks.append(_pad_square(small, self.image_size))
         return _pad_square(resized, self.image_size), masks

@@ -5,6 +5,7 @@ per ground-truth mask, summing the paper's loss over the rounds."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -36,7 +37,7 @@ class RoundStats:
 
 def interactive_loss(
     model: Sam,
-    images: torch.Tensor,
+    images: torch.Tensor | None,
     targets: torch.Tensor,
     image_index: torch.Tensor,
     generator: torch.Generator | None = None,
@@ -53,7 +54,7 @@ def interactive_loss(
     targets: B x S x S bool ground-truth masks; image_index: B, which image
     each mask belongs to. first_prompt: "point" (3 ambiguity outputs in round
     0) or "box" (the single output). features: precomputed image embeddings
-    (Bi x C x h x w) when the image encoder is frozen.
+    (Bi x C x h x w) when the image encoder is frozen; images may then be None.
 
     backward=True back-propagates the loss here, one round at a time, and
     returns it detached. The gradients are the same as ``loss.backward()``
@@ -76,7 +77,10 @@ def interactive_loss(
     if targets.shape[-2:] != (size, size):
         raise ValueError(f"targets must be B x {size} x {size}, got {tuple(targets.shape)}")
     if features is None:
-        features = model.image_encoder(model.preprocess(images))  # Bi x C x h x w
+        if images is None:
+            raise ValueError("interactive_loss needs the images, or their precomputed features")
+        # Bi x C x h x w (the cast: calling a module is untyped in torch)
+        features = cast(torch.Tensor, model.image_encoder(model.preprocess(images)))
     encoder_features = features
     if backward and features.requires_grad:
         features = features.detach().requires_grad_()  # a leaf that collects every round's gradient
@@ -107,6 +111,7 @@ def interactive_loss(
     stats: list[RoundStats] = []
     for r in range(num_rounds):
         if r > 0 and r not in silent_rounds:
+            assert prev_pred is not None, "every round sets it"
             new_coords, new_labels = sample_error_points(prev_pred, targets, generator)
             coords = torch.cat([coords, new_coords[:, None, :]], dim=1)
             labels = torch.cat([labels, new_labels[:, None]], dim=1)

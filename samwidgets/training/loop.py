@@ -104,6 +104,8 @@ def training_step(model: Sam, batch: MaskBatch, optimizer: torch.optim.Optimizer
                                        first_prompt=first, num_rounds=num_rounds, features=features, backward=True,
                                        loss_at_low_res=loss_at_low_res)
     if use_affinity:
+        # use_affinity: both were set above, and the batch has labels
+        assert features is not None and encoded is not None and batch.labels is not None
         aux = affinity_weight * encoder_affinity_loss(model, features, batch.labels.to(device), generator)
         aux.backward()  # adds to features.grad, next to the interactive loop's gradients
         encoded.backward(features.grad)

@@ -41,7 +41,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import ipywidgets as widgets
 import numpy as np
@@ -96,8 +96,11 @@ SHIFT_ARROWS = {"ArrowRight": (-1, 0), "ArrowLeft": (1, 0), "ArrowDown": (0, -1)
 MODEL_TYPES = (SamPredictor, Sam, SAM2ImagePredictor, SAM2Base)
 
 
-def as_predictor(model: SamPredictor | Sam | SAM2ImagePredictor | SAM2Base) -> SamPredictor | SAM2ImagePredictor:
-    """The predictor the canvas uses: ``model`` itself, or a new predictor of SAM's or SAM 2's kind for a model."""
+def as_predictor(model: object) -> SamPredictor | SAM2ImagePredictor:
+    """The predictor the canvas uses: ``model`` itself, or a new predictor of SAM's or SAM 2's kind for a model.
+
+    model: a SamPredictor, a Sam model, a SAM2ImagePredictor or a SAM 2 model; anything else is a TypeError.
+    """
     if isinstance(model, (SamPredictor, SAM2ImagePredictor)):
         return model
     if isinstance(model, Sam):
@@ -171,7 +174,7 @@ def _guarded(method: Callable | None = None, *, clears: bool = True) -> Callable
             self._depth += 1
             try:
                 result = method(self, *args, **kwargs)
-            except Exception as e:  # noqa: BLE001 - shown to the user, never swallowed
+            except Exception as e:  # shown to the user, never swallowed
                 self.outcomes.append(HandlerOutcome(method.__name__, self._depth, e))
                 self._show_error(e)
                 return None
@@ -947,7 +950,8 @@ class SamCanvas(widgets.VBox):
             if list(self._objects.options) != options:
                 self._objects.options = options
             self._objects.value = state.selected if state.selected in [o.id for o in state.objects] else None
-            selected = state.object(state.selected) if self._objects.value is not None else None
+            shown = state.selected if self._objects.value is not None else None  # the list's selection, if any
+            selected = state.object(shown) if shown is not None else None
             self._label.value = selected.label if selected else ""
         finally:
             self._syncing = False
@@ -998,7 +1002,7 @@ class SamCanvas(widgets.VBox):
         self._drag_start = None
         try:
             self._update_status(f"{type(error).__name__}: {error}")
-        except Exception:  # noqa: BLE001 - the status itself failed; the traceback below still shows
+        except Exception:  # the status itself failed; the traceback below still shows
             self._status.value = html.escape(f"error: {type(error).__name__}: {error}")
         self._error_output.layout.display = None
         self._error_output.outputs = ()
@@ -1015,14 +1019,15 @@ class SamCanvas(widgets.VBox):
         kernel (GitHub, nbviewer) show it in place of the widget."""
         return widget_snapshot(self).pixels
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict:
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict | tuple | None:
         """The widget, plus a PNG of the whole widget (:meth:`snapshot`) for viewers that cannot run widgets."""
-        bundle = super()._repr_mimebundle_(**kwargs)
+        # ipywidgets is untyped (pyright guesses from its code); IPython allows a (data, metadata) pair as well
+        bundle = cast(dict | tuple | None, super()._repr_mimebundle_(**kwargs))
         data = bundle[0] if isinstance(bundle, tuple) else bundle
         if isinstance(data, dict):
             try:
                 picture = self.snapshot()
-            except Exception:  # noqa: BLE001 - never let the still picture stop the live widget from showing
+            except Exception:  # never let the still picture stop the live widget from showing
                 picture = render.blend(self._display_rgb, render.overlay(self.session.state, self.grid))
             data["image/png"] = base64.b64encode(render.png_bytes(picture)).decode("ascii")
         return bundle

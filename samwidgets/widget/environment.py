@@ -22,7 +22,7 @@ def enable_colab_widgets() -> bool:
         from google.colab import output  # type: ignore[import-not-found]
 
         output.enable_custom_widget_manager()
-    except Exception as e:  # noqa: BLE001 - the widget may still render; say what to do if not
+    except Exception as e:  # the widget may still render; say what to do if not
         warnings.warn(
             f"could not enable Colab's custom widget manager ({e}); if the canvas does not show, run "
             "`from google.colab import output; output.enable_custom_widget_manager()` and display it again",

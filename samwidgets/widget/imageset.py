@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from PIL import Image
@@ -34,7 +34,8 @@ class ImageSet:
                  keep_decoded: int = 3) -> None:
         if images is None:
             raise UserInputError("no image given: pass an image (array, PIL image or path) or a list of them")
-        items = [images] if _is_single_image(images) else list(images)
+        # not one image: a sequence of them (or an N x H x W x C array)
+        items = [images] if _is_single_image(images) else list(cast(Iterable[ImageLike], images))
         if not items:
             raise UserInputError("the list of images is empty; pass at least one image")
         if names is not None and len(names) != len(items):

@@ -55,7 +55,7 @@ class DisplayGrid:
 
     def image(self, rgb: np.ndarray) -> np.ndarray:
         """The image at display size (bilinear through Pillow, nicer than nearest for photos)."""
-        return np.asarray(Image.fromarray(rgb).resize((self.width, self.height), Image.BILINEAR))
+        return np.asarray(Image.fromarray(rgb).resize((self.width, self.height), Image.Resampling.BILINEAR))
 
 
 class View:
@@ -136,7 +136,7 @@ class View:
             return self.fit.image(rgb)
         x0, y0 = self.origin
         box = (x0, y0, x0 + self.width / self.scale, y0 + self.height / self.scale)
-        resample = Image.NEAREST if self.scale >= 2 else Image.BILINEAR
+        resample = Image.Resampling.NEAREST if self.scale >= 2 else Image.Resampling.BILINEAR
         return np.asarray(Image.fromarray(rgb).resize((self.width, self.height), resample, box=box))
 
 
@@ -272,6 +272,7 @@ def static_figure(rgb: np.ndarray, state: ImageState, title: str = ""):
     exported HTML page): the same picture, without interaction.
     """
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
 
     grid = DisplayGrid(rgb.shape[:2], rgb.shape[1])
     width = 9.5 if grid.width >= grid.height else 7.0  # inches: at 100 dpi, large enough to project
@@ -282,7 +283,7 @@ def static_figure(rgb: np.ndarray, state: ImageState, title: str = ""):
         ax.scatter([x], [y], marker="*", s=220, c="lime" if label else "red", edgecolors="white", linewidths=1.2)
     if prompt.box is not None:
         x0, y0, x1, y1 = prompt.box
-        ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec="lime", lw=2))
+        ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec="lime", lw=2))
     for obj in state.objects:
         ys, xs = np.nonzero(obj.mask)
         if len(xs):

@@ -95,6 +95,12 @@ def predict_boxes(predictor: SamPredictor | SAM2ImagePredictor, boxes: np.ndarra
     return masks, np.asarray(scores, dtype=np.float32).reshape(len(boxes), -1)[:, 0]
 
 
+def _xyxy(box: np.ndarray) -> tuple[float, float, float, float]:
+    """A box of 4 numbers as the (x0, y0, x1, y1) floats a Prompt holds."""
+    x0, y0, x1, y1 = (float(v) for v in box)
+    return x0, y0, x1, y1
+
+
 class AnnotationSession:
     """Interactive segmentation of a set of images with one predictor.
 
@@ -289,7 +295,7 @@ class AnnotationSession:
         state = self.state
         new = tuple(
             AnnotatedObject(id=state.next_id + k, mask=masks[k], label=label or "object", score=float(scores[k]),
-                            color=color_for(state.next_id + k), prompt=Prompt(box=tuple(float(v) for v in row)))
+                            color=color_for(state.next_id + k), prompt=Prompt(box=_xyxy(row)))
             for k, row in enumerate(rows)
         )
         self._push("boxes", replace(state, objects=(*state.objects, *new), selected=new[-1].id,

@@ -368,6 +368,7 @@ def render_view(view: WidgetView) -> Snapshot:
     for k in range(3):
         x = cx + k * (tw + GAP)
         if ambiguous:
+            assert prediction is not None  # ambiguous implies a prediction
             thumb = render.candidate_picture(view.thumb_picture, prediction.masks[k], view.thumb_grid)
             canvas.paste(Image.fromarray(thumb), (x, cy))
             chosen = k == prediction.chosen

@@ -8,6 +8,7 @@ Neither is a core dependency of the kit, so importing :mod:`samwidgets.tasks.edg
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 import numpy as np
 
@@ -29,4 +30,5 @@ def scipy_distance_transform() -> Callable[..., np.ndarray]:
         from scipy.ndimage import distance_transform_edt
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise ImportError("edge matching needs scipy: pip install scipy") from e
-    return distance_transform_edt
+    # called for distances only (no indices asked for), it returns just the distance array
+    return cast(Callable[..., np.ndarray], distance_transform_edt)

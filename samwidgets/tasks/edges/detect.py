@@ -54,6 +54,12 @@ def detect_edges(model_or_predictor: Sam | SamPredictor, image: ImageLike, point
     return postprocess_edges(magnitude, grad_x, grad_y)
 
 
+def _original_size(predictor: SamPredictor) -> tuple[int, int]:
+    """(H, W) of the predictor's current image."""
+    assert predictor.original_size is not None, "detect_edges sets the image first"
+    return predictor.original_size
+
+
 def _grid_masks(predictor: SamPredictor, points_per_side: int,
                 points_per_batch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Every mask of a point grid, unfiltered: low-res logits N x S x S (float16, CPU), IoU N, boxes N x 4.
@@ -61,7 +67,7 @@ def _grid_masks(predictor: SamPredictor, points_per_side: int,
     N = 3 * points_per_side**2. Boxes are XYXY in image pixels, of the mask
     thresholded at full size (all zeros for a mask that is empty there).
     """
-    h, w = predictor.original_size
+    h, w = _original_size(predictor)
     points = amg.build_point_grid(points_per_side) * np.array([w, h], dtype=np.float64)[None]  # P x 2
     all_logits, all_iou, all_boxes = [], [], []
     for s in amg.batch_slices(len(points), points_per_batch):
@@ -78,7 +84,7 @@ def _decode_points(predictor: SamPredictor, points: np.ndarray) -> tuple[torch.T
     points: P x 2 (x, y) in image pixels. On a CPU the decoder runs 8
     prompts at a time (faster there, see SamAutomaticMaskGenerator._decoder_batch_size).
     """
-    coords = predictor.transform.apply_coords(points, predictor.original_size)  # P x 2, model frame
+    coords = predictor.transform.apply_coords(points, _original_size(predictor))  # P x 2, model frame
     coords_t = torch.as_tensor(coords, dtype=torch.float, device=predictor.device)[:, None]  # P x 1 x 2
     labels_t = torch.ones(coords_t.shape[:2], dtype=torch.int, device=predictor.device)  # P x 1
     model = predictor.model
@@ -100,7 +106,7 @@ def _decode_points(predictor: SamPredictor, points: np.ndarray) -> tuple[torch.T
 
 def _chunks(predictor: SamPredictor, total: int) -> list[slice]:
     """Slices of ``total`` masks such that a chunk's full-size float maps stay under _PIXELS_PER_CHUNK."""
-    h, w = predictor.original_size
+    h, w = _original_size(predictor)
     s = predictor.model.image_encoder.img_size
     per_mask = max(h * w, s * s)
     return list(amg.batch_slices(total, max(1, _PIXELS_PER_CHUNK // per_mask)))
@@ -108,8 +114,9 @@ def _chunks(predictor: SamPredictor, total: int) -> list[slice]:
 
 def _upsample(predictor: SamPredictor, low_res: torch.Tensor) -> torch.Tensor:
     """Low-res logits k x S x S -> full-size logits k x H x W (float32, on the model's device)."""
+    assert predictor.input_size is not None, "detect_edges sets the image first"
     return predictor.model.postprocess_masks(low_res.float().to(predictor.device)[:, None], predictor.input_size,
-                                             predictor.original_size)[:, 0]
+                                             _original_size(predictor))[:, 0]
 
 
 def _full_size_boxes(predictor: SamPredictor, logits: torch.Tensor) -> torch.Tensor:
@@ -129,7 +136,7 @@ def _max_boundary_sobel(predictor: SamPredictor, logits: torch.Tensor,
     each); the gradient of the mask with the largest response at a pixel is
     kept there, to give edge NMS its direction.
     """
-    h, w = predictor.original_size
+    h, w = _original_size(predictor)
     best = torch.zeros(h, w, device=predictor.device)  # H x W
     best_gx, best_gy = torch.zeros_like(best), torch.zeros_like(best)
     for chunk in _chunks(predictor, len(logits)):

@@ -38,7 +38,7 @@ _SUMMARY_KEYS = ("ods", "ois", "ap", "r50", "ods_threshold")
 
 def evaluate_edges(model: Sam | None = None, num_scenes: int = 12, seed_start: int | None = None,
                    image_size: int = 256, level: str | int = "subpart", points_per_side: int = 16,
-                   thresholds: int | Sequence[float] = 99, max_dist: float = 0.0075) -> dict[str, Any]:
+                   thresholds: int | Sequence[float] | np.ndarray = 99, max_dist: float = 0.0075) -> dict[str, Any]:
     """SAM's zero-shot edges and the Sobel baseline on held-out procedural scenes, with the BSDS metrics.
 
     model: default the bundled model (``samwidgets.load_default()``).
@@ -120,14 +120,15 @@ def _save_photo_counts(work_dir: str | Path, image_id: str, settings: str, count
     """Keep the last scored photo's counts as ``<work_dir>/<id>.npz`` (atomically)."""
     buffer = io.BytesIO()
     np.savez(buffer, settings=np.array(settings), annotators=np.array(annotators),
-             **{f"{name}_counts": counts[name][-1] for name in ("sam", "sobel")},
-             **{f"{name}_seconds": np.array(seconds[name][-1]) for name in ("sam", "sobel")})
+             sam_counts=counts["sam"][-1], sobel_counts=counts["sobel"][-1],
+             sam_seconds=np.array(seconds["sam"][-1]), sobel_seconds=np.array(seconds["sobel"][-1]))
     atomic_write_bytes(Path(work_dir) / f"{image_id}.npz", buffer.getvalue())
 
 
 def evaluate_edges_bsds(model: Sam | None = None, root: str | Path = "BSDS500/data", split: str = "val",
-                        limit: int | None = None, points_per_side: int = 16, thresholds: int | Sequence[float] = 99,
-                        max_dist: float = 0.0075, ids: Sequence[str] | None = None,
+                        limit: int | None = None, points_per_side: int = 16,
+                        thresholds: int | Sequence[float] | np.ndarray = 99, max_dist: float = 0.0075,
+                        ids: Sequence[str] | None = None,
                         progress: bool = False, work_dir: str | Path | None = None) -> dict[str, Any]:
     """SAM's zero-shot edges and the Sobel baseline on BSDS500 photos, scored against every annotator.
 

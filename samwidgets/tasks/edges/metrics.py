@@ -45,7 +45,7 @@ BSDS_PAPER_TABLE3: dict[str, dict[str, float | None]] = {
 COUNT_COLUMNS = ("matched_gt", "gt", "matched_pred", "pred")
 
 
-def edge_thresholds(thresholds: int | Sequence[float]) -> np.ndarray:
+def edge_thresholds(thresholds: int | Sequence[float] | np.ndarray) -> np.ndarray:
     """An int n -> n thresholds evenly inside (0, 1) (BSDS uses 99); a sequence -> those thresholds, sorted."""
     if isinstance(thresholds, (int, np.integer)):
         if thresholds < 1:
@@ -76,7 +76,7 @@ def _annotator_maps(gt: Any, what: str) -> np.ndarray:
     return maps
 
 
-def edge_match_counts(pred: np.ndarray, gt: Any, thresholds: int | Sequence[float] = 99,
+def edge_match_counts(pred: np.ndarray, gt: Any, thresholds: int | Sequence[float] | np.ndarray = 99,
                       max_dist: float = 0.0075) -> np.ndarray:
     """Match counts of one image at every threshold: T x 4 int64, the columns of :data:`COUNT_COLUMNS`.
 
@@ -163,7 +163,7 @@ def _recall_at_half_precision(precision: np.ndarray, recall: np.ndarray) -> floa
     return best
 
 
-def metrics_from_counts(counts: Any, thresholds: int | Sequence[float] = 99) -> dict[str, Any]:
+def metrics_from_counts(counts: Any, thresholds: int | Sequence[float] | np.ndarray = 99) -> dict[str, Any]:
     """ODS, OIS, AP, R50 (and the curve) from match counts: I x T x 4 (images x thresholds x
     :data:`COUNT_COLUMNS`), e.g. those :func:`edge_metrics` returns as ``counts``, or a subset of
     them. thresholds: the T thresholds the counts were taken at (for ``ods_threshold``)."""
@@ -192,7 +192,7 @@ def metrics_from_counts(counts: Any, thresholds: int | Sequence[float] = 99) -> 
 
 
 def edge_metrics(pred_maps: Sequence[np.ndarray], gt_boundaries: Sequence[Any],
-                 thresholds: int | Sequence[float] = 99, max_dist: float = 0.0075) -> dict[str, Any]:
+                 thresholds: int | Sequence[float] | np.ndarray = 99, max_dist: float = 0.0075) -> dict[str, Any]:
     """BSDS-style boundary metrics of edge maps against ground-truth boundaries.
 
     pred_maps: per image an H x W edge-strength map in [0, 1]; gt_boundaries:

@@ -77,7 +77,7 @@ def check_padding_tokens(answer: tuple[int, int] | None, image: np.ndarray, mode
                   "computed from padding only")
 
 
-def grid_cell_of(click_xy: Sequence[float], original_size: tuple[int, int], sam: Sam) -> tuple[int, int]:
+def grid_cell_of(click_xy: Sequence[float] | np.ndarray, original_size: tuple[int, int], sam: Sam) -> tuple[int, int]:
     """(row, col) of the embedding-grid cell that holds the click (x, y) given in original-image pixels."""
     size = sam.config.image_size
     cell = size / sam.config.embedding_size  # input pixels per grid cell
@@ -85,7 +85,7 @@ def grid_cell_of(click_xy: Sequence[float], original_size: tuple[int, int], sam:
     return int(y // cell), int(x // cell)
 
 
-def encoding_peak(click_xy: Sequence[float], original_size: tuple[int, int], sam: Sam) -> tuple[int, int]:
+def encoding_peak(click_xy: Sequence[float] | np.ndarray, original_size: tuple[int, int], sam: Sam) -> tuple[int, int]:
     """(row, col) of the grid cell whose positional encoding is most similar to the click's: where the
     prompt encoder itself puts the click."""
     size, g = sam.config.image_size, sam.config.embedding_size

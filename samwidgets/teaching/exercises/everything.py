@@ -46,6 +46,7 @@ def record_logits(generator: SamAutomaticMaskGenerator, image: np.ndarray, recor
     which = int(np.argmin(np.abs(predicted - record["predicted_iou"])))
     size = low_res.shape[-1]
     full = predictor.model.image_encoder.img_size
+    assert predictor.input_size is not None, "the image was set above"
     in_h, in_w = predictor.input_size
     return low_res[which, : -(-in_h * size // full), : -(-in_w * size // full)]  # h x w (ceil)
 
@@ -111,7 +112,7 @@ def f1_at_iou_half(scenes: Sequence[Any], masks_per_scene: Sequence[Sequence[np.
     return {"precision": precision, "recall": recall, "f1": f1, "masks": int(matched.size)}
 
 
-def generator_f1(sam: Sam, scenes: Sequence[Any], settings: dict[str, float]) -> dict[str, float]:
+def generator_f1(sam: Sam, scenes: Sequence[Any], settings: dict[str, Any]) -> dict[str, float]:
     """F1 at IoU 0.5 of the generator (an F1_GRID x F1_GRID grid) with ``settings`` on ``scenes``."""
     generator = SamAutomaticMaskGenerator(sam, points_per_side=F1_GRID, **settings)
     masks = [[r["segmentation"] for r in generator.generate(s.image)] for s in scenes]

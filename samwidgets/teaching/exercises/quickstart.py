@@ -109,6 +109,7 @@ def check_saved_objects(answer: str | os.PathLike | None, scene: Scene, image_na
     entry = next((s for s in saved if s.file_name == image_name), None)
     require(entry is not None, f"the file holds no image called {image_name}; its images are {names}",
             "the canvas names its images with names=[...]; go to the scene with canvas.go_to(index)")
+    assert entry is not None  # require() has raised otherwise
     objects = entry.objects
     require(len(objects) >= min_objects, f"{image_name} has {len(objects)} saved object(s), not {min_objects}",
             "after each object, canvas.new_object(label) keeps it; then write the file again with to_coco")

@@ -13,9 +13,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from ...hub.build import sam_model_registry
+from ...modeling.common import MLP
 from ...sam2.model import NO_OBJECT_SCORE, SAM2Base
 from . import not_answered, passed, require
 
@@ -84,7 +86,8 @@ def check_mlp_gflops(answer: float | None) -> bool:
 def object_score_bias(model: SAM2Base) -> torch.Tensor:
     """The bias of the object-score head's last layer (a tensor of one value): adding to it shifts every score."""
     head = model.sam_mask_decoder.pred_obj_score_head
-    last = head.layers[-1] if hasattr(head, "layers") else head
+    last = head.layers[-1] if isinstance(head, MLP) else head  # an MLP head's last layer, or the one Linear
+    assert isinstance(last, nn.Linear), "the object-score head ends in a Linear layer"
     return last.bias
 
 

@@ -151,7 +151,9 @@ def check_winning_target(answer: torch.Tensor | np.ndarray | None, candidate_log
             f"with your target the mask losses are [{losses}]: candidate {winner} has the lowest and alone gets "
             "gradient", f"the rule keeps the output whose mask loss is lowest: which target would candidate "
             f"{learner} fit better than the other two?")
-    with_gradient = [m for m in range(logits.shape[1]) if float(logits.grad[0, m].abs().sum()) > 0]
+    grad = logits.grad  # 1 x 3 x H x W
+    assert grad is not None, "the loss depends on the logits: backward() has filled their gradient"
+    with_gradient = [m for m in range(logits.shape[1]) if float(grad[0, m].abs().sum()) > 0]
     require(with_gradient == [learner], f"outputs {with_gradient} received gradient", "this should not happen: "
             "the rule back-propagates the winner only; run the cell again")
     return passed(f"mask losses [{losses}]: candidate {learner} has the lowest, so only it receives gradient")
