@@ -373,3 +373,17 @@ def test_batched_forward_takes_embeddings(bank):
     out = model([{"image": image, "original_size": (64, 64), "embeddings": torch.randn(2, 16)}],
                 multimask_output=True)[0]
     assert out["masks"].shape == (2, 3, 64, 64) and out["iou_predictions"].shape == (2, 3)
+
+
+def test_frozen_features_of_a_tiny_vit_encoder(bank):
+    """MobileSAM's TinyViT has no ``blocks``: its embeddings are frozen features too (this crashed once)."""
+    torch.manual_seed(0)
+    model = Sam(SMALL.replace(encoder_type="tiny_vit", patch_size=16, tiny_vit_widths=(8, 16, 16, 32),
+                              tiny_vit_depths=(1, 1, 1, 1),
+                              tiny_vit_heads=(1, 2, 2, 4), tiny_vit_windows=(2, 2, 2, 2))).eval()
+    with torch.no_grad():
+        features = frozen_features(model, bank, tune_blocks=0)  # N x C x h x w
+        torch.testing.assert_close(features[:2], model.image_encoder(model.preprocess(
+            torch.from_numpy(bank.images[:2]).permute(0, 3, 1, 2).float())))
+    with pytest.raises(ValueError, match="tune_blocks must be 0"):
+        frozen_features(model, bank, tune_blocks=1)
