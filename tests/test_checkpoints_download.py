@@ -32,6 +32,7 @@ from samwidgets.hub.checkpoints import (
     registered_checkpoints,
     unregister_checkpoint,
 )
+from samwidgets.io import download as download_module
 from samwidgets.modeling import CONFIGS, SamConfig
 
 # every test here downloads from its own server on 127.0.0.1
@@ -162,7 +163,7 @@ def server(payload: bytes) -> Iterator[Served]:
 @pytest.fixture(autouse=True)
 def fast_and_local(monkeypatch: pytest.MonkeyPatch) -> None:
     """No back-off waits, no proxies between the client and 127.0.0.1."""
-    monkeypatch.setattr(checkpoints, "RETRY_BACKOFF_S", 0.0)
+    monkeypatch.setattr(download_module, "RETRY_BACKOFF_S", 0.0)
     for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("no_proxy", "*")
@@ -338,8 +339,8 @@ def test_connection_refused_raises_after_retries(tmp_path: Path) -> None:
 
 def test_backoff_doubles(server: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     waits: list[float] = []
-    monkeypatch.setattr(checkpoints, "RETRY_BACKOFF_S", 0.5)
-    monkeypatch.setattr(checkpoints.time, "sleep", waits.append)
+    monkeypatch.setattr(download_module, "RETRY_BACKOFF_S", 0.5)
+    monkeypatch.setattr(download_module.time, "sleep", waits.append)
     server.default_mode = "503"
     with pytest.raises(DownloadError):
         download(server.url, tmp_path / "ckpt.pth", retries=3, progress=False)

@@ -10,9 +10,10 @@ import time
 import pytest
 import torch
 
-from samwidgets.hub import checkpoints
-from samwidgets.hub.checkpoints import checkpoint_path, download
+from samwidgets.hub.checkpoints import checkpoint_path
+from samwidgets.io import download as download_module
 from samwidgets.io import network
+from samwidgets.io.download import download
 from samwidgets.io.network import OFFLINE_ENV, OfflineError, can_reach, offline
 from samwidgets.teaching import models
 from samwidgets.teaching.models import MODEL_ENV, choose_model, load_model
@@ -35,7 +36,7 @@ def test_the_tests_run_offline():
 
 
 def test_offline_download_uses_the_cache_and_never_connects(monkeypatch, tmp_path):
-    monkeypatch.setattr(checkpoints.urllib.request, "urlopen", no_network)
+    monkeypatch.setattr(download_module.urllib.request, "urlopen", no_network)
     cached = tmp_path / "weights.pt"
     cached.write_bytes(b"12345")
     assert download("http://example.invalid/weights.pt", cached, 5, progress=False) == cached

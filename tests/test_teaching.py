@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from samwidgets import sam_model_registry
-from samwidgets.hub import checkpoints
+from samwidgets.io import download as download_module
 from samwidgets.teaching import (
     PhotoError,
     describe_model,
@@ -89,7 +89,7 @@ def served() -> Iterator[Files]:
 
 @pytest.fixture(autouse=True)
 def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(checkpoints, "RETRY_BACKOFF_S", 0.0)
+    monkeypatch.setattr(download_module, "RETRY_BACKOFF_S", 0.0)
 
 
 # ---------------------------------------------------------------------------------------------- models
