@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..hub.checkpoints import DownloadError, download
 from ..inference.images import as_rgb_uint8
+from ..io.download import DownloadError, download
 from ..io.paths import default_cache_dir
 
 __all__ = ["DemoPhoto", "PhotoError", "load_photo", "reference_photo", "unseen_photos"]
