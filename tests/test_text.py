@@ -294,12 +294,12 @@ def test_train_sam_main_at_another_image_size(tmp_path, small_clip, monkeypatch)
             "--image-size", "96", "--processes", "1", "--device", "cpu", "--delta"]
     torch.manual_seed(0)
     vit = Sam(SMALL).eval()  # a ViT "default", the base and what the delta is taken against
-    monkeypatch.setattr(train_text, "load_model", lambda model, weights, device: vit)
+    monkeypatch.setattr(train_text, "model_from_flags", lambda model, weights, device: vit)
     monkeypatch.setattr(default_model, "load_default", lambda device=None: vit)
     with pytest.raises(ValueError, match="position embeddings"):
         main(args)
     base = Sam(CNN_SMALL).eval()  # a 64 px CNN "default"
-    monkeypatch.setattr(train_text, "load_model", lambda model, weights, device: base)
+    monkeypatch.setattr(train_text, "model_from_flags", lambda model, weights, device: base)
     monkeypatch.setattr(default_model, "load_default", lambda device=None: base)
     assert main(args) == 0
     saved = torch.load(tmp_path / "text.pt", weights_only=True)

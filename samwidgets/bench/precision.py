@@ -21,7 +21,7 @@ import torch
 from ..data.masks import mask_iou
 from ..data.seeds import PRECISION_SEED_START
 from ..hub.build import build_sam
-from ..hub.default_model import DEFAULT_MODEL_NAME, load_default
+from ..hub.default_model import BUNDLED_MODEL_NAME, load_default
 from ..inference.predictor import SamPredictor
 from ..modeling import CONFIGS, Sam
 
@@ -119,7 +119,7 @@ def precision_table(configs: list[str], num_images: int = 3, points_per_side: in
     """
     rows = []
     for name in configs:
-        if name == DEFAULT_MODEL_NAME:
+        if name == BUNDLED_MODEL_NAME:
             model, weights = load_default("cpu"), "bundled"
         else:
             torch.manual_seed(seed)

@@ -176,7 +176,7 @@ def generation_table(points_per_side: int = 32, size: int = 512) -> str:
     """
     from ..data import SceneGenerator
     from ..data.seeds import HELD_OUT_SEED_START
-    from ..hub.default_model import DEFAULT_MODEL_NAME, load_default
+    from ..hub.default_model import BUNDLED_MODEL_NAME, load_default
     from ..inference.automatic_mask_generator import BUNDLED_MODEL_THRESHOLDS, benchmark_generation
 
     model = load_default()
@@ -184,6 +184,6 @@ def generation_table(points_per_side: int = 32, size: int = 512) -> str:
     lines = ["| model | image | grid | thresholds | seconds | masks | encoder s |", "|---|---|---|---|---|---|---|"]
     for label, kwargs in [("reference defaults", {}), ("bundled-model thresholds", dict(BUNDLED_MODEL_THRESHOLDS))]:
         r = benchmark_generation(model, image.image, points_per_side=points_per_side, **kwargs)
-        lines.append(f"| {DEFAULT_MODEL_NAME} | {size}x{size} scene | {points_per_side}x{points_per_side} | {label} | "
+        lines.append(f"| {BUNDLED_MODEL_NAME} | {size}x{size} scene | {points_per_side}x{points_per_side} | {label} | "
                      f"{r['seconds']:.2f} | {r['masks']} | {r['encoder_seconds']:.2f} |")
     return "\n".join(lines)

@@ -20,7 +20,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..errors import UserInputError
-from ..hub.checkpoints import load_model
+from ..hub.checkpoints import model_from_flags
 from ..io.atomic import atomic_write_bytes
 from ..runtime.devices import resolve_device
 from ..runtime.threads import configure_threads
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..inference.automatic_mask_generator import SamAutomaticMaskGenerator
 
     configure_threads(args.threads)
-    model = sam_only(load_model(args.model, args.weights, resolve_device(args.device)))
+    model = sam_only(model_from_flags(args.model, args.weights, resolve_device(args.device)))
     generator = SamAutomaticMaskGenerator(model, points_per_side=args.points_per_side, pred_iou_thresh=0.0,
                                           stability_score_thresh=0.0)
     data = BsdsDataset(args.bsds, args.split)

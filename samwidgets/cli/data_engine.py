@@ -16,8 +16,8 @@ from pathlib import Path
 
 from ..data_engine.annotator import AnnotatorConfig
 from ..data_engine.engine import EngineConfig, report_markdown, run_engine
-from ..hub.checkpoints import load_model
-from ..hub.default_model import DEFAULT_MODEL_NAME
+from ..hub.checkpoints import model_from_flags
+from ..hub.default_model import BUNDLED_MODEL_NAME
 from ..runtime.devices import resolve_device
 from ..runtime.threads import configure_threads
 from .checks import at_least
@@ -30,7 +30,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     p.add_argument("--out", type=Path, required=True, help="output folder")
     add_model_flags(p, weights_help=f"start from these weights (with --model, a configuration; default: the bundled "
-                                    f"{DEFAULT_MODEL_NAME})")
+                                    f"{BUNDLED_MODEL_NAME})")
     p.add_argument("--images", type=int, nargs=3, default=list(defaults.images_per_stage),
                    metavar=("STAGE1", "STAGE2", "STAGE3"), help="new images per stage")
     p.add_argument("--steps", type=int, default=defaults.steps_per_stage, help="retraining steps after each stage")
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     for flag in ("rounds", "eval_scenes", "budget"):
         at_least(getattr(args, flag), 1, "--" + flag.replace("_", "-"))
     configure_threads(args.threads)
-    model = sam_only(load_model(args.model, args.weights, resolve_device(args.device)))
+    model = sam_only(model_from_flags(args.model, args.weights, resolve_device(args.device)))
     model = model_at_image_size(model, args.image_size)
     config = EngineConfig(images_per_stage=tuple(args.images), steps_per_stage=args.steps, lr=args.lr,
                           rounds=args.rounds,

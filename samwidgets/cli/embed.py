@@ -31,7 +31,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..hub.checkpoints import load_model
+from ..hub.checkpoints import model_from_flags
 from ..inference.images import as_rgb_uint8
 from ..inference.predictor import SamPredictor
 from ..runtime import distributed
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             device = distributed.choose_device(args.device, dist.local_rank)
             refuse_sam2_name(args.model, args.weights)  # before a download
-            model = sam_only(load_model(args.model, args.weights, str(device)))
+            model = sam_only(model_from_flags(args.model, args.weights, str(device)))
         except (OSError, ValueError) as e:  # a missing or unfit checkpoint, an unknown name, no GPU
             print(dist.prefix() + error_line("embed", f"could not load the model: {e}"), file=sys.stderr)
             return 2

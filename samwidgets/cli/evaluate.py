@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from ..evaluation.procedural import evaluate, plot
-from ..hub.checkpoints import load_model
+from ..hub.checkpoints import model_from_flags
 from ..io.atomic import atomic_write_bytes
 from ..runtime.devices import resolve_device
 from ..runtime.threads import configure_threads
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         at_least(args.masks_per_scene, 1, "--masks-per-scene")
 
     configure_threads(args.threads)
-    model = sam_only(load_model(args.model, args.weights, resolve_device(args.device)))
+    model = sam_only(model_from_flags(args.model, args.weights, resolve_device(args.device)))
     model_name = model_description(args)
     torch.manual_seed(0)
     if args.bsds is not None:

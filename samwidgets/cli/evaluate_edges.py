@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from ..hub.checkpoints import load_model
+from ..hub.checkpoints import model_from_flags
 from ..io.atomic import atomic_write_bytes
 from ..runtime.devices import resolve_device
 from ..runtime.threads import configure_threads
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     at_least(args.limit, 1, "--limit")
     at_least(args.points_per_side, 1, "--points-per-side")
     configure_threads(args.threads)
-    model = sam_only(load_model(args.model, args.weights, resolve_device(args.device)))
+    model = sam_only(model_from_flags(args.model, args.weights, resolve_device(args.device)))
     model_name = model_description(args)
     torch.manual_seed(0)
     work_dir = args.out / f"edges_bsds500_{args.split}_photos"  # per-photo counts: a re-run resumes

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..data.seeds import TEXT_EVAL_SEED_START
 from ..errors import UserInputError
 from ..hub.build import at_image_size
-from ..hub.checkpoints import load_model
+from ..hub.checkpoints import model_from_flags
 from ..runtime.threads import configure_threads
 from ..text import load_default_text_model, load_tiny_clip
 from ..text.evaluate import evaluate_text_prompts, markdown
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     with reading("--clip", args.clip, "a TinyClip file", CLIP_FIX):
         clip = load_tiny_clip(args.clip)
     # before the scenes are drawn
-    base = sam_only(load_model(args.base_model, args.base_weights, device=model.device), "--base-model")
+    base = sam_only(model_from_flags(args.base_model, args.base_weights, device=model.device), "--base-model")
     if base.config.encoder_type == "cnn":
         base = at_image_size(base, model.image_encoder.img_size)  # the base as it was fine-tuned
     # the scenes at the text model's own input size (it may have been trained at another than the bundled model's)

@@ -25,7 +25,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import UserInputError
-from ..hub.checkpoints import load_model
+from ..hub.checkpoints import model_from_flags
 from ..hub.registry import get_checkpoint_spec, registered_checkpoints
 from ..inference.onnx import export_onnx
 from ..runtime.threads import configure_threads
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         except Sam2CheckpointError as e:  # a file that is no checkpoint, or not one of this configuration
             raise UserInputError(f"--weights {args.weights}: {e}") from e
     else:
-        model = load_model(args.model, args.weights, "cpu")
+        model = model_from_flags(args.model, args.weights, "cpu")
 
     if isinstance(model, SAM2Base):
         out = export_sam2_onnx(model, args.out, opset=args.opset, multimask_output=not args.return_single_mask)

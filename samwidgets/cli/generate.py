@@ -31,7 +31,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..hub.checkpoints import load_model
+from ..hub.checkpoints import model_from_flags
 from ..hub.registry import BUNDLED_MODEL_NAME
 from ..inference.automatic_mask_generator import BUNDLED_MODEL_THRESHOLDS, SamAutomaticMaskGenerator
 from ..inference.images import as_rgb_uint8
@@ -151,7 +151,7 @@ def make_generator(args: argparse.Namespace, local_rank: int = 0) -> SamAutomati
     """
     device = str(distributed.choose_device(args.device, local_rank))
     refuse_sam2_name(args.model, args.weights)  # before a download
-    model = sam_only(load_model(args.model, args.weights, device))
+    model = sam_only(model_from_flags(args.model, args.weights, device))
     options = {name: getattr(args, name) for name in GENERATOR_OPTIONS}
     bundled = args.weights is None and args.model in (None, BUNDLED_MODEL_NAME)
     options.update(thresholds_for(bundled, args.pred_iou_thresh, args.stability_score_thresh))

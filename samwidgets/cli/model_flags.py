@@ -1,5 +1,5 @@
 """The model flags every command shares: ``--model NAME|PATH``, ``--weights PATH``, ``--device``,
-``--threads``, with one meaning everywhere (see :func:`samwidgets.hub.checkpoints.load_model`)."""
+``--threads``, with one meaning everywhere (see :func:`samwidgets.hub.checkpoints.model_from_flags`)."""
 
 from __future__ import annotations
 
@@ -109,7 +109,7 @@ def refuse_sam2_name(model: str | None, weights: str | os.PathLike | None, flag:
 
 
 def sam_only(model: Sam | SAM2Base, flag: str = "--model") -> Sam:
-    """``model`` (what :func:`~samwidgets.hub.checkpoints.load_model` gave) as a SAM model; a SAM 2 model, which
+    """``model`` (what :func:`~samwidgets.hub.checkpoints.model_from_flags` gave) as a SAM model; a SAM 2 model, which
     only a SAM 2 name gives (refused before by :func:`refuse_sam2_name`), is a UserInputError."""
     if not isinstance(model, Sam):
         raise UserInputError(f"{flag}: a SAM 2 model, which this command does not run (export-onnx does); "

@@ -7,7 +7,7 @@ import json
 import time
 
 from ..data.seeds import TEXT_SAM_SEED_START, train_seed_offset
-from ..hub.checkpoints import load_model
+from ..hub.checkpoints import model_from_flags
 from ..modeling.fast import enable_fast_paths
 from ..runtime.devices import resolve_device
 from ..runtime.threads import configure_threads
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             clip = TinyClip.load(args.clip, device)
     configure_threads(args.threads)
     # the fast paths: the same function and gradients, faster
-    base = enable_fast_paths(sam_only(load_model(args.model, args.weights, device)))
+    base = enable_fast_paths(sam_only(model_from_flags(args.model, args.weights, device)))
     base = model_at_image_size(base, args.image_size)  # the saved config records the size
     t0 = time.perf_counter()
     # other seeds than TinyClip's training scenes, so neither model has seen the other's crops

@@ -17,7 +17,7 @@ import torch
 
 from ..io.digest import file_sha256_cached
 from ..modeling import CONFIGS, Sam, SamConfig
-from ..modeling.tiny_vit import UNUSED_CHECKPOINT_KEYS as TINY_VIT_UNUSED_KEYS
+from ..modeling.tiny_vit import UNUSED_CHECKPOINT_KEYS
 from .registry import BUNDLED_MODEL_NAME, BUNDLED_SHA256, BUNDLED_WEIGHTS, CheckpointError
 
 _WRAPPER_KEYS = ("model", "state_dict", "model_state_dict", "module")
@@ -101,7 +101,7 @@ def drop_unused_keys(state_dict: dict[str, torch.Tensor], config: SamConfig) -> 
     """
     if config.encoder_type != "tiny_vit":
         return state_dict
-    prefixes = tuple("image_encoder." + p for p in TINY_VIT_UNUSED_KEYS)
+    prefixes = tuple("image_encoder." + p for p in UNUSED_CHECKPOINT_KEYS)  # TinyViT's classifier head
     return {k: v for k, v in state_dict.items() if not k.startswith(prefixes)}
 
 

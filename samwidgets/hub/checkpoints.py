@@ -1,4 +1,4 @@
-"""Named SAM checkpoints and the models built from them: :func:`from_pretrained`, :func:`load_model`.
+"""Named SAM checkpoints and the models built from them: :func:`from_pretrained`, :func:`model_from_flags`.
 
 ``from_pretrained("vit_b")`` downloads the official ViT-B weights once into a
 cache directory (with :func:`samwidgets.io.download.download`: resumable,
@@ -19,14 +19,14 @@ import torch
 from ..errors import UserInputError
 from ..io.digest import file_sha256
 from ..io.download import DownloadError, download
-from ..io.paths import CACHE_ENV as CACHE_ENV_VAR
-from ..io.paths import default_cache_dir
+from ..io.paths import CACHE_ENV, default_cache_dir
 from ..modeling import CONFIGS, Sam, SamConfig
 from ..runtime.devices import resolve_device
 from ..sam2 import SAM2Base, build_sam2
 from .build import build_sam, encoder_shape, guess_model_type, load_state_dict_file
-from .default_model import DEFAULT_MODEL_NAME, load_default
+from .default_model import load_default
 from .registry import (
+    BUNDLED_MODEL_NAME,
     OFFICIAL_CHECKPOINTS,
     CheckpointError,
     CheckpointSpec,
@@ -39,7 +39,7 @@ from .registry import (
 )
 
 __all__ = [
-    "CACHE_ENV_VAR",
+    "CACHE_ENV",
     "CheckpointSpec",
     "DownloadError",
     "OFFICIAL_CHECKPOINTS",
@@ -49,7 +49,7 @@ __all__ = [
     "download_checkpoint",
     "file_sha256",
     "from_pretrained",
-    "load_model",
+    "model_from_flags",
     "config_by_name_or_file",
     "get_checkpoint_spec",
     "register_checkpoint",
@@ -97,7 +97,7 @@ def from_pretrained(name_or_path: str | os.PathLike, *, cache_dir: str | os.Path
     a :class:`~samwidgets.sam2.SAM2Base` (``build_sam2`` of its configuration,
     for :class:`~samwidgets.sam2.SAM2ImagePredictor`); every other name a ``Sam``.
     """
-    if name_or_path == DEFAULT_MODEL_NAME:  # bundled with the package: no download
+    if name_or_path == BUNDLED_MODEL_NAME:  # bundled with the package: no download
         return load_default(device=resolve_device(device))
     if isinstance(name_or_path, str) and name_or_path in registered_checkpoints():
         spec = get_checkpoint_spec(name_or_path)
@@ -123,8 +123,8 @@ def config_by_name_or_file(model: str) -> SamConfig:
     raise UserInputError(f"unknown model {model!r}: give one of {', '.join(CONFIGS)} or a SamConfig .json file")
 
 
-def load_model(model: str | None = None, weights: str | os.PathLike | None = None,
-               device: str | torch.device | None = None) -> Sam | SAM2Base:
+def model_from_flags(model: str | None = None, weights: str | os.PathLike | None = None,
+                     device: str | torch.device | None = None) -> Sam | SAM2Base:
     """The model of the command lines' ``--model NAME|PATH --weights PATH``, in eval mode on ``device``.
 
     - neither: the bundled model;
@@ -135,7 +135,7 @@ def load_model(model: str | None = None, weights: str | os.PathLike | None = Non
     if weights is None:
         if model is not None and model.endswith(".json"):
             raise UserInputError(f"--model {model} is a configuration: give its weights with --weights PATH")
-        return from_pretrained(model or DEFAULT_MODEL_NAME, device=device)
+        return from_pretrained(model or BUNDLED_MODEL_NAME, device=device)
     if model is None:
         return from_pretrained(weights, device=device)
     model_type = None if model.endswith(".json") else model
@@ -175,3 +175,16 @@ def _encoder_description(state_dict: Mapping[str, torch.Tensor]) -> str:
     if shape is None:
         return "its image encoder (no image_encoder.pos_embed)"
     return f"its image encoder (width {shape[0]}, {shape[1]} blocks)"
+
+
+#: old names -> their one name: ``load_model`` was also the notebooks' ``samwidgets.teaching.load_model(MODEL)``
+_RENAMED = {"CACHE_ENV_VAR": "CACHE_ENV", "load_model": "model_from_flags"}
+
+
+def __getattr__(name: str) -> object:
+    """The old names (``CACHE_ENV_VAR``, ``load_model``) with a DeprecationWarning."""
+    if name in _RENAMED:
+        warnings.warn(f"samwidgets.hub.checkpoints.{name} is now {_RENAMED[name]}; the old name will be removed",
+                      DeprecationWarning, stacklevel=2)
+        return globals()[_RENAMED[name]]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

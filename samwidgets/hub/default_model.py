@@ -7,18 +7,30 @@ how it was trained and how well it does.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 from ..modeling import Sam
 from ..runtime.devices import resolve_device
 from .build import build_sam_bundled
-from .registry import BUNDLED_MODEL_NAME as DEFAULT_MODEL_NAME
-from .registry import BUNDLED_WEIGHTS as DEFAULT_WEIGHTS
-from .registry import WEIGHTS_DIR
+from .registry import BUNDLED_MODEL_NAME, BUNDLED_WEIGHTS, WEIGHTS_DIR
 
-__all__ = ["DEFAULT_MODEL_NAME", "DEFAULT_WEIGHTS", "WEIGHTS_DIR", "load_default"]
+__all__ = ["BUNDLED_MODEL_NAME", "BUNDLED_WEIGHTS", "WEIGHTS_DIR", "load_default"]
+
+#: old names of the bundled model's constants -> their one name (``registry.py``'s), kept for a while
+_RENAMED = {"DEFAULT_MODEL_NAME": "BUNDLED_MODEL_NAME", "DEFAULT_WEIGHTS": "BUNDLED_WEIGHTS"}
 
 
 def load_default(device: str | torch.device | None = None) -> Sam:
     """The bundled default model in eval mode, on ``device`` (None or "auto": CUDA if available, else CPU)."""
     return build_sam_bundled().to(resolve_device(device))
+
+
+def __getattr__(name: str) -> object:
+    """``DEFAULT_MODEL_NAME`` and ``DEFAULT_WEIGHTS``, the old names, with a DeprecationWarning."""
+    if name in _RENAMED:
+        warnings.warn(f"samwidgets.hub.default_model.{name} is now {_RENAMED[name]} (one name for the bundled "
+                      f"model everywhere); the old name will be removed", DeprecationWarning, stacklevel=2)
+        return globals()[_RENAMED[name]]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -225,9 +225,9 @@ class SamCanvas(widgets.VBox):
         if images is None and model is not None and not isinstance(model, MODEL_TYPES):
             model, images = None, model  # SamCanvas(image)
         if model is None:
-            from ..hub.default_model import DEFAULT_MODEL_NAME, load_default
+            from ..hub.default_model import BUNDLED_MODEL_NAME, load_default
 
-            model, model_name = load_default(), model_name or DEFAULT_MODEL_NAME
+            model, model_name = load_default(), model_name or BUNDLED_MODEL_NAME
         predictor = as_predictor(model)
         if width < 16:
             raise UserInputError(f"width must be at least 16 display pixels, got {width}")
