@@ -98,6 +98,24 @@ def test_predictor_turns_the_switch(test_device):
     assert type(model.mask_decoder) is mask_decoder.MaskDecoder  # still plain after predicting
 
 
+def test_the_predictor_reuses_the_fast_decoders_preparation(test_device):
+    """The predictor asks every decoder the same way (prepare_image, then prepared=): the fast decoder's
+    preparation is made once per image, reaches the decoder, and a switch of mode is not answered from the
+    other mode's cache."""
+    model = build_sam(SMALL).to(test_device)
+    predictor = SamPredictor(model, fast=False)
+    predictor.set_image(np.zeros((48, 64, 3), np.uint8))
+    assert predictor.prepared_image() is None
+    SamPredictor(model, fast=True)  # predictors share their model's mode: it now runs the fast paths
+    prepared = predictor.prepared_image()
+    assert isinstance(prepared, fast.PreparedImage) and predictor.prepared_image() is prepared
+    seen = []
+    model.mask_decoder.register_forward_pre_hook(lambda m, args, kwargs: seen.append(kwargs.get("prepared")),
+                                                 with_kwargs=True)
+    predictor.predict(np.array([[10.0, 20.0]]), np.array([1]))
+    assert len(seen) == 1 and seen[0] is prepared
+
+
 # -- (a) the parity fixture: plain, fast and the reference -------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -343,8 +343,7 @@ class SamAutomaticMaskGenerator:
         logits, rows, iou_preds = [], [], []
         for s in amg.batch_slices(len(points), self._decoder_batch_size()):
             sparse, dense = p.model.prompt_encoder(points=(coords_t[s], labels_t[s]), boxes=None, masks=None)
-            decoded = decoder.decode_tokens(features, image_pe, sparse, dense,
-                                            **({"prepared": prepared} if prepared is not None else {}))
+            decoded = decoder.decode_tokens(features, image_pe, sparse, dense, prepared=prepared)
             chunk_iou = decoded.iou_pred[:, outputs]  # p x 3
             wanted = torch.arange(len(chunk_iou), device=chunk_iou.device)  # p
             if self.pred_iou_thresh > 0.0:

@@ -21,7 +21,7 @@ from numpy.typing import ArrayLike
 from ..errors import UserInputError
 from ..io.paths import default_cache_dir
 from ..modeling import Sam
-from ..modeling.fast import FastMaskDecoder, PreparedImage, enable_fast_paths, fast_paths_enabled
+from ..modeling.fast import enable_fast_paths, fast_paths_enabled
 from .cache import CachedEmbedding, EmbeddingCache, image_digest, model_fingerprint
 from .images import ImageLike, as_rgb_uint8
 from .prompts import check_box, check_mask_input, check_points
@@ -120,7 +120,7 @@ class SamPredictor:
         #: whether the last set_image was served from the cache
         self.last_set_image_cached = False
         self._dense_pe: tuple[tuple, torch.Tensor] | None = None
-        self._prepared: tuple[tuple, PreparedImage] | None = None
+        self._prepared: tuple[tuple, object | None] | None = None  # (weights' and image's key, the decoder's answer)
         self.reset_image()
 
     @property
@@ -362,7 +362,7 @@ class SamPredictor:
             sparse_prompt_embeddings=sparse,
             dense_prompt_embeddings=dense,
             multimask_output=multimask_output,
-            **({"prepared": prepared} if prepared is not None else {}),  # fast paths only
+            prepared=prepared,
         )  # B x M x S x S, B x M
         masks = self.postprocess(low_res, return_logits)
         return masks, iou, low_res
@@ -387,15 +387,12 @@ class SamPredictor:
                 out[i, j] = logits if return_logits else logits > self.model.mask_threshold
         return out
 
-    def prepared_image(self) -> PreparedImage | None:
-        """The decoder's prompt-independent work on the current image, done once per image and weights.
-
-        None when the model runs the plain code (``fast=False``), which has no such preparation.
+    def prepared_image(self) -> object | None:
+        """The decoder's prompt-independent work on the current image (``mask_decoder.prepare_image``), done
+        once per image and weights; None when the model runs the plain code (``fast=False``), which has none.
         """
-        if not isinstance(self.model.mask_decoder, FastMaskDecoder):
-            return None
         features = self._current().features
-        key = (id(features), _version(features), _versions(self.model.mask_decoder),
+        key = (type(self.model.mask_decoder), id(features), _version(features), _versions(self.model.mask_decoder),
                _versions(self.model.prompt_encoder))
         if self._prepared is None or self._prepared[0] != key:
             no_mask = self.model.prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1)

@@ -26,9 +26,12 @@ previous classes on exit.
 ``isinstance(m, Attention)`` stays true, so code that looks for the plain
 classes (hooks, weight tying) works in both modes. The fast paths are
 differentiable wherever the plain ones are (no in-place writes to leaves),
-so training can turn them on too. The fast-only APIs (``prepare_image``,
-``prepared=`` and ``projected=`` arguments, :class:`PreparedImage`) exist
-only on the fast classes.
+so training can turn them on too. The one entry point a predictor uses is
+the plain decoder's: ``MaskDecoder.prepare_image`` (None there; a
+:class:`PreparedImage` here) and its answer passed back to ``forward`` as
+``prepared``. The records it is made of (:class:`PreparedTransformer`,
+:class:`PreparedBlock`) and the ``projected=`` argument of the attention
+exist only on the fast classes.
 
 The speed-ups
 -------------
@@ -433,6 +436,24 @@ class FastDecoderAttention(transformer.Attention):
         return weights.transpose(1, 2) @ values_out + self.out_proj.bias  # B x N x C
 
 
+@dataclass
+class PreparedBlock:
+    """The first attention block's projections of the image side, the same for every prompt of one image."""
+
+    token_to_image_k: torch.Tensor  # 1 x heads x HW x c: keys of the tokens' attention to the image
+    token_to_image_v: torch.Tensor  # 1 x heads x HW x c: its values
+    image_to_token_q: torch.Tensor  # 1 x heads x HW x c: queries of the image's attention to the tokens
+
+
+@dataclass
+class PreparedTransformer:
+    """The two-way transformer's image side for one image (see :meth:`FastTwoWayTransformer.prepare_image`)."""
+
+    keys: torch.Tensor  # 1 x HW x C: the image tokens, contiguous
+    key_pe: torch.Tensor  # 1 x HW x C: their positional encoding
+    first_block: PreparedBlock | None  # None for a transformer of no block
+
+
 class FastTwoWayAttentionBlock(transformer.TwoWayAttentionBlock):
     """A two-way block that accepts a shared (batch-1) image and the first block's precomputed projections.
 
@@ -446,20 +467,18 @@ class FastTwoWayAttentionBlock(transformer.TwoWayAttentionBlock):
     cross_attn_token_to_image: FastDecoderAttention
     cross_attn_image_to_token: FastDecoderAttention
 
-    def prepare_image(self, keys: torch.Tensor, key_pe: torch.Tensor) -> dict[str, torch.Tensor]:
+    def prepare_image(self, keys: torch.Tensor, key_pe: torch.Tensor) -> PreparedBlock:
         """The projections of the image side that do not depend on the prompts. keys: 1 x HW x C.
 
         Only valid for the first block: later blocks see keys that the prompts have already changed.
         """
         k = keys + key_pe
-        return {
-            "t2i_k": self.cross_attn_token_to_image.project(k, "k"),
-            "t2i_v": self.cross_attn_token_to_image.project(keys, "v"),
-            "i2t_q": self.cross_attn_image_to_token.project(k, "q"),
-        }
+        return PreparedBlock(token_to_image_k=self.cross_attn_token_to_image.project(k, "k"),
+                             token_to_image_v=self.cross_attn_token_to_image.project(keys, "v"),
+                             image_to_token_q=self.cross_attn_image_to_token.project(k, "q"))
 
     def forward(self, queries: torch.Tensor, keys: torch.Tensor, query_pe: torch.Tensor,
-                key_pe: torch.Tensor, prepared: dict[str, torch.Tensor] | None = None
+                key_pe: torch.Tensor, prepared: PreparedBlock | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         """queries: B x Nt x C; keys: B or 1 x HW x C; prepared: from :meth:`prepare_image` (keys, key_pe)."""
         if self.skip_first_layer_pe:
@@ -471,13 +490,13 @@ class FastTwoWayAttentionBlock(transformer.TwoWayAttentionBlock):
 
         q = queries + query_pe
         k = None if prepared is not None else keys + key_pe
-        t2i = {"k": prepared["t2i_k"], "v": prepared["t2i_v"]} if prepared is not None else None
+        t2i = {"k": prepared.token_to_image_k, "v": prepared.token_to_image_v} if prepared is not None else None
         queries = self.norm2(queries + self.cross_attn_token_to_image(q, k, keys, projected=t2i))
 
         queries = self.norm3(queries + self.mlp(queries))
 
         q = queries + query_pe
-        i2t = {"q": prepared["i2t_q"]} if prepared is not None else None
+        i2t = {"q": prepared.image_to_token_q} if prepared is not None else None
         keys = self.norm4(keys + self.cross_attn_image_to_token(k, q, queries, projected=i2t))
         return queries, keys
 
@@ -493,7 +512,7 @@ class FastTwoWayTransformer(transformer.TwoWayTransformer):
     contiguous and a transposed tensor in every block is many times slower.
     """
 
-    def prepare_image(self, image_embedding: torch.Tensor, image_pe: torch.Tensor) -> dict[str, torch.Tensor]:
+    def prepare_image(self, image_embedding: torch.Tensor, image_pe: torch.Tensor) -> PreparedTransformer:
         """Everything of the image side that is the same for every prompt of one image.
 
         image_embedding, image_pe: 1 x C x H x W. Passing the result to
@@ -503,18 +522,16 @@ class FastTwoWayTransformer(transformer.TwoWayTransformer):
         keys = image_embedding.flatten(2).transpose(1, 2).contiguous()  # 1 x HW x C
         key_pe = image_pe.flatten(2).transpose(1, 2).contiguous()  # 1 x HW x C
         first = cast(FastTwoWayAttentionBlock, self.layers[0]) if len(self.layers) else None  # made fast by the switch
-        prepared = first.prepare_image(keys, key_pe) if first is not None else {}
-        return {"keys": keys, "key_pe": key_pe, **prepared}
+        return PreparedTransformer(keys, key_pe, first.prepare_image(keys, key_pe) if first is not None else None)
 
     def forward(self, image_embedding: torch.Tensor | None, image_pe: torch.Tensor | None,
-                point_embedding: torch.Tensor, prepared: dict[str, torch.Tensor] | None = None
+                point_embedding: torch.Tensor, prepared: PreparedTransformer | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         """image_embedding: B x C x H x W, or 1 x C x H x W shared by all B prompts; image_pe: 1 x C x H x W;
         point_embedding: B x Nt x C; or instead of the two image tensors, ``prepared`` from
         :meth:`prepare_image`. Returns the processed tokens B x Nt x C and image B x HW x C."""
         if prepared is not None:
-            keys, image_pe = prepared["keys"], prepared["key_pe"]
-            first_block = {k: v for k, v in prepared.items() if k not in ("keys", "key_pe")}
+            keys, image_pe, first_block = prepared.keys, prepared.key_pe, prepared.first_block
         else:
             keys = _given(image_embedding, "image_embedding").flatten(2).transpose(1, 2).contiguous()  # B or 1 x HW x C
             image_pe = _given(image_pe, "image_pe").flatten(2).transpose(1, 2).contiguous()  # 1 x HW x C
@@ -538,7 +555,7 @@ class FastTwoWayTransformer(transformer.TwoWayTransformer):
 class PreparedImage:
     """The prompt-independent image side of the decoder for one image (see :meth:`FastMaskDecoder.prepare_image`)."""
 
-    transformer: dict[str, torch.Tensor]
+    transformer: PreparedTransformer
     size: tuple[int, int]  # h, w of the embedding grid
     high_res: torch.Tensor | None = None  # 1 x 2C x h x w packed early features (high_res_features models)
 

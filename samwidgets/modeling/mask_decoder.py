@@ -71,13 +71,24 @@ class MaskDecoder(nn.Module):
         )
         self.iou_prediction_head = MLP(dim, config.iou_head_hidden_dim, self.num_mask_tokens, config.iou_head_depth)
 
+    def prepare_image(self, image_embeddings: torch.Tensor, image_pe: torch.Tensor,
+                      no_mask_embedding: torch.Tensor) -> object | None:
+        """What the decoder can compute once per image for every prompt without a mask prompt: nothing here.
+
+        This decoder recomputes the image side in every call, as the paper describes it. The fast decoder
+        (:class:`samwidgets.modeling.fast.FastMaskDecoder`) answers with that side computed once, and
+        :meth:`forward` takes the answer back as ``prepared``; a predictor asks every decoder the same way.
+        """
+        return None
+
     def forward(self, image_embeddings: torch.Tensor, image_pe: torch.Tensor,
                 sparse_prompt_embeddings: torch.Tensor, dense_prompt_embeddings: torch.Tensor,
-                multimask_output: bool) -> tuple[torch.Tensor, torch.Tensor]:
+                multimask_output: bool, prepared: object | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Predict masks from image and prompt embeddings.
 
         image_embeddings: 1 x C x h x w (one image for all prompts) or B x C x h x w (one per prompt);
-        image_pe: 1 x C x h x w; sparse: B x N x C; dense: B x C x h x w.
+        image_pe: 1 x C x h x w; sparse: B x N x C; dense: B x C x h x w; prepared: what
+        :meth:`prepare_image` gave for this image (None for this decoder, which has nothing to reuse).
         Returns low-res mask logits B x M x 4h x 4w and IoU predictions B x M
         (M = 3 with multimask_output, else 1).
         """
@@ -95,8 +106,9 @@ class MaskDecoder(nn.Module):
 
     def decode_tokens(self, image_embeddings: torch.Tensor, image_pe: torch.Tensor,
                       sparse_prompt_embeddings: torch.Tensor,
-                      dense_prompt_embeddings: torch.Tensor) -> DecodedTokens:
+                      dense_prompt_embeddings: torch.Tensor, prepared: object | None = None) -> DecodedTokens:
         """The two-way transformer and the IoU head: everything but the masks (see :meth:`masks_of`).
+        (``prepared``: as in :meth:`forward`; nothing to reuse here.)
 
         Split from the mask upscaling so that a caller that filters by
         predicted IoU (the automatic mask generator) upscales only the prompts
