@@ -300,8 +300,10 @@ def test_mixed_source_draws_both_sources_reproducibly(bsds):
     batch = mixed.batch(step=0, num_images=8, masks_per_image=2)
     assert tuple(batch.images.shape) == (8, 3, 64, 64) and tuple(batch.targets.shape) == (16, 64, 64)
     assert batch.image_index.tolist() == [i for i in range(8) for _ in range(2)]
-    annotated = (batch.labels >= 0).flatten(1).any(1)  # photos have annotators' labels, scenes -1 ("none")
-    assert 0 < int(annotated.sum()) < 8
+    photos = BsdsSource(bsds, image_size=64)  # image i of step s is source k's batch s * 8 + i (the docstring)
+    from_photos = [torch.equal(batch.images[i], photos.batch(i, 1, 2).images[0]) for i in range(8)]
+    from_scenes = [torch.equal(batch.images[i], ProceduralSource(64).batch(i, 1, 2).images[0]) for i in range(8)]
+    assert all(p != s for p, s in zip(from_photos, from_scenes)) and 0 < sum(from_photos) < 8
     again = mixed.batch(step=0, num_images=8, masks_per_image=2)
     assert torch.equal(batch.images, again.images) and torch.equal(batch.targets, again.targets)
     with pytest.raises(ValueError, match="non-negative weight"):

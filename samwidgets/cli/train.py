@@ -100,8 +100,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--grad-clip", type=float, default=1.0)
     p.add_argument("--loss-at-low-res", action="store_true",
                    help="the loss on the low-res logits against cell-averaged targets (16x cheaper per pixel)")
-    p.add_argument("--affinity-weight", type=float, default=0.0,
-                   help="weight of the encoder's dense affinity loss on annotated photos (training/affinity.py)")
     p.add_argument("--bf16", action="store_true",
                    help="bfloat16 autocast (GPUs; CPUs with AVX-512 BF16 or AMX; slower elsewhere)")
     p.add_argument("--freeze-image-encoder", action="store_true", help="train prompt encoder + decoder only")
@@ -246,8 +244,7 @@ def train(args: argparse.Namespace) -> Path:
     for step, batch in zip(bar, batches):
         result = training_step(model, batch, optimizer, params, generator, box_prob=args.box_prob,
                                num_rounds=args.rounds, grad_clip=args.grad_clip, scheduler=scheduler,
-                               loss_at_low_res=args.loss_at_low_res, bf16=args.bf16,
-                               affinity_weight=args.affinity_weight)
+                               loss_at_low_res=args.loss_at_low_res, bf16=args.bf16)
         if ema is not None:
             ema.update(model)
         stats, loss = result.rounds, result.loss

@@ -28,14 +28,10 @@ class MaskBatch:
     images: torch.Tensor  # Bi x 3 x S x S float (0..255), zero-padded bottom/right
     targets: torch.Tensor  # B x S x S bool
     image_index: torch.Tensor  # B: image of each target
-    # Bi x A x S x S int16 label images of A annotators (photos): 0 = padding, -1 = no such annotator;
-    # None when no image of the batch has them (the encoder's affinity loss, training/affinity.py)
-    labels: torch.Tensor | None = None
 
     def pin_memory(self) -> MaskBatch:
         """The batch in page-locked memory (a DataLoader with ``pin_memory=True`` calls this): faster to a GPU."""
-        return MaskBatch(self.images.pin_memory(), self.targets.pin_memory(), self.image_index.pin_memory(),
-                         None if self.labels is None else self.labels.pin_memory())
+        return MaskBatch(self.images.pin_memory(), self.targets.pin_memory(), self.image_index.pin_memory())
 
 
 class BatchSource(Protocol):
@@ -77,21 +73,13 @@ def _pad_square(array: np.ndarray, size: int) -> np.ndarray:
     return np.pad(array, pad)
 
 
-def stack_batch(images: list[np.ndarray], targets: list[np.ndarray], index: list[int],
-                labels: list[np.ndarray] | None = None) -> MaskBatch:
+def stack_batch(images: list[np.ndarray], targets: list[np.ndarray], index: list[int]) -> MaskBatch:
     """Stack H x W x 3 images and H x W masks (mask k on image index[k]) into one MaskBatch of tensors."""
     return MaskBatch(
         images=torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float(),
         targets=torch.from_numpy(np.stack(targets)),
         image_index=torch.tensor(index, dtype=torch.long),
-        labels=None if labels is None else _pad_annotators([torch.from_numpy(x) for x in labels]),
     )
-
-
-def _pad_annotators(labels: list[torch.Tensor]) -> torch.Tensor:
-    """Stack A_i x S x S label images into Bi x max(A_i) x S x S, missing annotators as -1."""
-    most = max(x.shape[0] for x in labels)
-    return torch.stack([torch.cat([x, x.new_full((most - x.shape[0], *x.shape[1:]), -1)]) for x in labels])
 
 
 class ProceduralSource:
@@ -208,16 +196,10 @@ class MixedSource:
         for i in range(num_images):
             k = np.random.default_rng([self.seed, 1, step, i]).choice(len(self.sources), p=self.probabilities)
             parts.append(self.sources[k].batch(step * num_images + i, 1, masks_per_image))
-        labels = None
-        if any(p.labels is not None for p in parts):  # images without labels get "no annotator" (-1)
-            size = parts[0].images.shape[-2:]
-            labels = _pad_annotators([p.labels[0] if p.labels is not None
-                                      else torch.full((1, *size), -1, dtype=torch.int16) for p in parts])
         return MaskBatch(
             images=torch.cat([p.images for p in parts]),
             targets=torch.cat([p.targets for p in parts]),
             image_index=torch.cat([p.image_index + i for i, p in enumerate(parts)]),
-            labels=labels,
         )
 
 

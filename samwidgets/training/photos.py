@@ -49,10 +49,8 @@ class BsdsSource:
     def __len__(self) -> int:
         return len(self.photos)
 
-    def sample(self, rng: np.random.Generator, masks_per_image: int
-               ) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
-        """One augmented S x S image, ``masks_per_image`` S x S bool target masks, and the A x S x S
-        int16 label images of its A annotators (0 outside the photo)."""
+    def sample(self, rng: np.random.Generator, masks_per_image: int) -> tuple[np.ndarray, list[np.ndarray]]:
+        """One augmented S x S image and ``masks_per_image`` S x S bool target masks."""
         s = self.image_size
         for _ in range(20):  # a crop can lose every usable segment: draw again
             image, labels, keys = self.photos[int(rng.integers(len(self.photos)))]
@@ -70,15 +68,14 @@ class BsdsSource:
                 # weights ~ sqrt(area): fine annotators draw many tiny segments, which would otherwise dominate
                 weights = np.sqrt(np.asarray(areas, dtype=np.float64))
                 chosen = rng.choice(len(candidates), size=masks_per_image, p=weights / weights.sum())
-                return photo, [candidates[j] for j in chosen], np.stack(crops).astype(np.int16)
+                return photo, [candidates[j] for j in chosen]
         raise RuntimeError("20 augmented crops in a row had no usable segment; check min_fraction")
 
     def batch(self, step: int, num_images: int, masks_per_image: int) -> MaskBatch:
-        images, targets, index, labels = [], [], [], []
+        images, targets, index = [], [], []
         for i in range(num_images):
-            image, masks, annotations = self.sample(np.random.default_rng([self.seed, step, i]), masks_per_image)
+            image, masks = self.sample(np.random.default_rng([self.seed, step, i]), masks_per_image)
             images.append(image)
             targets.extend(masks)
             index.extend([i] * masks_per_image)
-            labels.append(annotations)
-        return stack_batch(images, targets, index, labels)
+        return stack_batch(images, targets, index)
