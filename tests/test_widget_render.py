@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from PIL import Image, ImageFont
+from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
 from samwidgets.widget import render, snapshot
@@ -145,6 +145,23 @@ def test_snapshot_shows_the_toggle_and_the_prompts(canvas, scene):
         toggle()
 
 
+def test_the_widget_and_its_snapshot_draw_one_toolbar(canvas):
+    """The live toolbar's controls and the snapshot's buttons both come from widget/toolbar.py, in its order;
+    every tool does something (a button's click, a toggle's value) and the snapshot can draw its icon."""
+    from samwidgets.widget import toolbar as spec
+
+    controls = canvas._toolbar.children  # the clicks switch, then the tools
+    assert [c.description for c in controls] == [spec.MODE_TEXT[False]] + [t.text for t in spec.TOOLBAR]
+    assert [c.icon for c in controls[1:]] == [t.icon for t in spec.TOOLBAR]
+    assert [c.tooltip for c in controls[1:]] == [t.tooltip for t in spec.TOOLBAR]
+    buttons = snapshot._toolbar(canvas.widget_view())
+    assert [(b.text, b.icon) for b in buttons[1:]] == [(t.text, t.icon) for t in spec.TOOLBAR]
+    for tool in spec.TOOLBAR:  # each icon is drawn (not left blank)
+        image = Image.new("RGB", (20, 20), (255, 255, 255))
+        snapshot._icon(ImageDraw.Draw(image), tool.icon, 10, 10, (0, 0, 0))
+        assert np.asarray(image).min() < 128, tool.icon
+
+
 def test_candidates_appear_after_a_single_click(canvas, scene):
     before = snapshot.widget_snapshot(canvas)
     canvas.add_point(*_centre(scene.masks[0]))
@@ -185,7 +202,7 @@ def test_object_list_changes_after_new_object(canvas, scene):
     assert _has(unselected, obj.color) and not _has(unselected, snapshot.SELECTED_ROW)
     # the candidates are gone with the edit: back to the empty frames
     np.testing.assert_array_equal(_crop(after, "candidates"), _crop(snapshot.render_view(
-        replace(snapshot.view_of(canvas), state=ImageState())), "candidates"))
+        replace(canvas.widget_view(), state=ImageState())), "candidates"))
 
 
 def test_status_line_and_the_error_appear(canvas, scene):
@@ -197,7 +214,7 @@ def test_status_line_and_the_error_appear(canvas, scene):
     failed = snapshot.widget_snapshot(canvas)
     assert _reddish(_crop(failed, "status")) > 50  # the error, in red, as in the widget
     np.testing.assert_array_equal(_crop(good, "image"), _crop(failed, "image"))  # nothing else changed
-    view = snapshot.view_of(canvas)
+    view = canvas.widget_view()
     assert "outside the image" in view.error and view.status == canvas.status_text()
     other = snapshot.render_view(replace(view, status=view.status.replace("image 1/2", "image 2/2")))
     assert not np.array_equal(_crop(failed, "status"), _crop(other, "status"))  # the status text is drawn

@@ -53,10 +53,10 @@ from ..inference.predictor import SamPredictor
 from ..modeling import CONFIGS, Sam
 from ..sam2 import CONFIGS as SAM2_CONFIGS
 from ..sam2 import SAM2Base, SAM2ImagePredictor
-from . import export, render
+from . import export, render, toolbar
 from .environment import enable_colab_widgets
 from .session import AnnotationSession
-from .snapshot import widget_snapshot
+from .snapshot import WidgetView, render_view
 from .throttle import Throttle, call_later_in_running_loop
 
 #: Width of the three candidate thumbnails, display pixels.
@@ -293,41 +293,28 @@ class SamCanvas(widgets.VBox):
             b.on_click(lambda _: action())
             return b
 
-        self._mode_button = widgets.ToggleButton(value=False, description="positive clicks",
-                                                 tooltip="n: switch between positive and negative clicks",
-                                                 layout=widgets.Layout(width="140px"))
+        self._mode_button = widgets.ToggleButton(value=False, description=toolbar.MODE_TEXT[False],
+                                                 tooltip=toolbar.MODE_TOOLTIP,
+                                                 layout=widgets.Layout(width=f"{toolbar.MODE_WIDTH}px"))
         self._mode_button.observe(lambda change: self._set_mode(change["new"]), "value")
 
-        def toggle(description: str, tooltip: str, value: bool, icon: str, action: Callable) -> widgets.ToggleButton:
-            t = widgets.ToggleButton(value=value, description=description, tooltip=tooltip, icon=icon,
+        def toggle(tool: toolbar.Tool, value: bool, action: Callable) -> widgets.ToggleButton:
+            t = widgets.ToggleButton(value=value, description=tool.text, tooltip=tool.tooltip, icon=tool.icon,
                                      button_style="info" if value else "", layout=widgets.Layout(width="auto"))
             t.observe(lambda change: action(change["new"]), "value")
             return t
 
-        self._toggles = {
-            "preview": toggle("preview", "p: show the mask under the pointer before you click",
-                              self.preview_enabled, "eye", self._set_preview),
-            "boxes": toggle("several boxes", "b: each drag adds a box; Enter makes one object per box",
-                            self.box_mode, "clone", self._set_box_mode),
-            "pan": toggle("", "m: pan mode, a drag moves the image (or Shift + arrows)", self.pan_mode, "arrows",
-                          self._set_pan_mode),
-        }
-        self._buttons = {
-            "new_object": button("new object", "Enter / a: keep this mask as an object, start the next",
-                                 self.new_object, "plus"),
-            "undo": button("undo", "z", self.undo, "undo"),
-            "redo": button("redo", "y", self.redo, "repeat"),
-            "clear": button("clear", "Esc / c: clear the object being edited", self.clear, "eraser"),
-            "previous": button("", "←: previous image", self.previous_image, "arrow-left"),
-            "next": button("", "→: next image", self.next_image, "arrow-right"),
-            "zoom_in": button("", "+ or the wheel: zoom in", self.zoom_in, "search-plus"),
-            "zoom_out": button("", "-: zoom out", self.zoom_out, "search-minus"),
-            "reset_zoom": button("", "0: the whole image", self.reset_zoom, "expand"),
-        }
-        b, t = self._buttons, self._toggles
-        self._toolbar = widgets.HBox([self._mode_button, b["new_object"], b["undo"], b["redo"], b["clear"],
-                                      b["previous"], b["next"], t["preview"], t["boxes"], b["zoom_in"],
-                                      b["zoom_out"], b["reset_zoom"], t["pan"]],
+        # the toolbar's specification (widget/toolbar.py, which the snapshot draws too) -> what each tool does
+        toggles = {"preview": (self.preview_enabled, self._set_preview), "boxes": (self.box_mode, self._set_box_mode),
+                   "pan": (self.pan_mode, self._set_pan_mode)}
+        actions = {"new_object": self.new_object, "undo": self.undo, "redo": self.redo, "clear": self.clear,
+                   "previous": self.previous_image, "next": self.next_image, "zoom_in": self.zoom_in,
+                   "zoom_out": self.zoom_out, "reset_zoom": self.reset_zoom}
+        self._toggles = {tool.name: toggle(tool, *toggles[tool.name]) for tool in toolbar.TOOLBAR if tool.toggle}
+        self._buttons = {tool.name: button(tool.text, tool.tooltip, actions[tool.name], tool.icon)
+                         for tool in toolbar.TOOLBAR if not tool.toggle}
+        controls = {**self._buttons, **self._toggles}
+        self._toolbar = widgets.HBox([self._mode_button] + [controls[tool.name] for tool in toolbar.TOOLBAR],
                                      layout=widgets.Layout(flex_flow="row wrap"))  # a narrow notebook: two rows
 
         self._objects = widgets.Select(options=[], rows=10, layout=widgets.Layout(width="260px"))
@@ -497,7 +484,7 @@ class SamCanvas(widgets.VBox):
         self.negative = bool(negative)
         if self._mode_button.value != self.negative:
             self._mode_button.value = self.negative
-        self._mode_button.description = "negative clicks" if self.negative else "positive clicks"
+        self._mode_button.description = toolbar.MODE_TEXT[self.negative]
         self._mode_button.button_style = "danger" if self.negative else ""
         self._clear_preview()  # it showed a click of the other kind
         self._update_status()
@@ -1017,7 +1004,17 @@ class SamCanvas(widgets.VBox):
         """A picture of the whole widget as it is now (H x W x 3 uint8): toolbar, image with its masks and
         prompts, object list, SAM's three candidates, status line and error. Notebook viewers without a
         kernel (GitHub, nbviewer) show it in place of the widget."""
-        return widget_snapshot(self).pixels
+        return render_view(self.widget_view()).pixels
+
+    def widget_view(self) -> WidgetView:
+        """What the widget shows now, as the snapshot draws it (reads the widget, changes nothing)."""
+        error = self.last_error
+        return WidgetView(
+            picture=self._display_rgb, grid=self.grid, state=self.session.state,
+            thumb_picture=self._thumb_rgb, thumb_grid=self._thumb_grid, status=self.status_text(),
+            negative=self.negative, preview=self.preview_enabled, box_mode=self.box_mode, pan_mode=self.pan_mode,
+            error=None if error is None else f"{type(error).__name__}: {error}", label_text=self._label.value,
+        )
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict | tuple | None:
         """The widget, plus a PNG of the whole widget (:meth:`snapshot`) for viewers that cannot run widgets."""

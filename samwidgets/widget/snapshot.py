@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from . import render
+from . import render, toolbar
 from .state import ImageState
 
 # -- look (ipywidgets 8 / JupyterLab defaults) ---------------------------------------------------------------
@@ -139,7 +139,7 @@ def _icon(draw: ImageDraw.ImageDraw, name: str, cx: float, cy: float, color) -> 
         draw.line([(cx - 6 * s, cy), (cx + 6 * s, cy)], fill=color, width=2)
         draw.line([(cx + 6 * s, cy), (cx + 1 * s, cy - 5)], fill=color, width=2)
         draw.line([(cx + 6 * s, cy), (cx + 1 * s, cy + 5)], fill=color, width=2)
-    elif name in ("undo", "redo"):  # the upper part of a circle, the head at one end pointing down
+    elif name in ("undo", "repeat"):  # the upper part of a circle, the head at one end pointing down
         r, s = 5, -1 if name == "undo" else 1
         start, end = (180, 385) if s < 0 else (155, 360)
         draw.arc([cx - r, cy - r + 2, cx + r, cy + r + 2], start=start, end=end, fill=color, width=2)
@@ -205,18 +205,13 @@ class _Button:
 
 
 def _toolbar(view: WidgetView) -> list[_Button]:
-    """The canvas's toolbar, in its order (``SamCanvas._build_controls``), toggles coloured as they are."""
-    mode = _Button("negative clicks", width=140, fill=DANGER, color=(255, 255, 255)) if view.negative \
-        else _Button("positive clicks", width=140)
-
-    def toggle(text: str, icon: str, on: bool) -> _Button:
-        return _Button(text, icon, fill=INFO, color=(255, 255, 255)) if on else _Button(text, icon)
-
-    return [mode, _Button("new object", "plus"), _Button("undo", "undo"), _Button("redo", "redo"),
-            _Button("clear", "eraser"), _Button("", "arrow-left"), _Button("", "arrow-right"),
-            toggle("preview", "eye", view.preview), toggle("several boxes", "clone", view.box_mode),
-            _Button("", "search-plus"), _Button("", "search-minus"), _Button("", "expand"),
-            toggle("", "arrows", view.pan_mode)]
+    """The canvas's toolbar (the specification both share, ``widget/toolbar.py``), toggles coloured as they are."""
+    mode_text = toolbar.MODE_TEXT[view.negative]
+    mode = _Button(mode_text, width=toolbar.MODE_WIDTH, fill=DANGER, color=(255, 255, 255)) if view.negative \
+        else _Button(mode_text, width=toolbar.MODE_WIDTH)
+    on = {"preview": view.preview, "boxes": view.box_mode, "pan": view.pan_mode}  # each toggle's state
+    return [mode] + [_Button(tool.text, tool.icon, fill=INFO, color=(255, 255, 255))
+                     if tool.toggle and on[tool.name] else _Button(tool.text, tool.icon) for tool in toolbar.TOOLBAR]
 
 
 def _draw_prompts(draw: ImageDraw.ImageDraw, view: WidgetView, ox: int, oy: int) -> None:
@@ -405,19 +400,7 @@ def render_view(view: WidgetView) -> Snapshot:
 
 def widget_snapshot(canvas: Any) -> Snapshot:
     """The snapshot of a :class:`~samwidgets.widget.canvas.SamCanvas` as it is now (reads it, changes nothing)."""
-    return render_view(view_of(canvas))
+    return render_view(canvas.widget_view())
 
 
-def view_of(canvas: Any) -> WidgetView:
-    """What a SamCanvas shows, as a :class:`WidgetView`."""
-    error = canvas.last_error
-    return WidgetView(
-        picture=canvas._display_rgb, grid=canvas.grid, state=canvas.session.state,
-        thumb_picture=canvas._thumb_rgb, thumb_grid=canvas._thumb_grid, status=canvas.status_text(),
-        negative=canvas.negative, preview=canvas.preview_enabled, box_mode=canvas.box_mode, pan_mode=canvas.pan_mode,
-        error=None if error is None else f"{type(error).__name__}: {error}",
-        label_text=canvas._label.value,
-    )
-
-
-__all__: Sequence[str] = ("Snapshot", "WidgetView", "render_view", "view_of", "widget_snapshot")
+__all__: Sequence[str] = ("Snapshot", "WidgetView", "render_view", "widget_snapshot")
