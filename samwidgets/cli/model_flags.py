@@ -98,7 +98,6 @@ def model_at_image_size(model: Sam, image_size: int | None, flag: str = "--image
         raise UserInputError(f"{flag} {image_size}: {e}") from e
 
 
-
 def refuse_sam2_name(model: str | None, weights: str | os.PathLike | None, flag: str = "--model") -> None:
     """A UserInputError for the name of a SAM 2 checkpoint, found before it is downloaded: every command but
     export-onnx runs SAM (1) models only."""
