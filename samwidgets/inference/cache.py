@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from ..io.atomic import atomic_torch_save
+from ..io.paths import default_cache_dir
 
 DISK_FORMAT_VERSION = 1
 
@@ -196,3 +197,18 @@ class EmbeddingCache:
             )
             path.unlink(missing_ok=True)
             return None
+
+
+def predictor_cache(cache: EmbeddingCache | None, cache_size: int,
+                    disk_cache: bool | str | os.PathLike) -> EmbeddingCache:
+    """The embedding cache of a predictor (SAM's and SAM 2's take the same three arguments): ``cache`` itself when
+    given (a cache shared between predictors), else a new one of ``cache_size`` entries in memory, kept on disk too
+    in the user cache directory (``disk_cache=True``), in the directory ``disk_cache`` names, or not (False)."""
+    if cache is not None:
+        return cache
+    disk_dir: Path | None = None
+    if disk_cache is True:
+        disk_dir = default_cache_dir() / "embeddings"
+    elif disk_cache not in (False, None):
+        disk_dir = Path(disk_cache)
+    return EmbeddingCache(max_items=cache_size, disk_dir=disk_dir)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,10 +18,9 @@ import torch
 from numpy.typing import ArrayLike
 
 from ..errors import UserInputError
-from ..io.paths import default_cache_dir
 from ..modeling import Sam
 from ..modeling.fast import enable_fast_paths, fast_paths_enabled
-from .cache import CachedEmbedding, EmbeddingCache, image_digest, model_fingerprint
+from .cache import CachedEmbedding, EmbeddingCache, image_digest, model_fingerprint, predictor_cache
 from .images import ImageLike, as_rgb_uint8
 from .prompts import check_box, check_mask_input, check_points
 from .text_encoder import ClipLike, check_clip_like
@@ -107,14 +105,7 @@ class SamPredictor:
         #: the CLIP-like model that embeds ``predict(text=...)`` (see samwidgets.text)
         self.text_encoder = text_encoder
         self.transform = ResizeLongestSide(sam_model.image_encoder.img_size)
-        if cache is None:
-            disk_dir: Path | None = None
-            if disk_cache is True:
-                disk_dir = default_cache_dir() / "embeddings"
-            elif disk_cache not in (False, None):
-                disk_dir = Path(disk_cache)
-            cache = EmbeddingCache(max_items=cache_size, disk_dir=disk_dir)
-        self.cache = cache
+        self.cache = predictor_cache(cache, cache_size, disk_cache)
         #: seconds the last set_image spent in the image encoder (0.0 when cached)
         self.last_encode_seconds = 0.0
         #: whether the last set_image was served from the cache

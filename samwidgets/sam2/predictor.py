@@ -34,7 +34,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-from pathlib import Path
 from typing import TypedDict
 
 import numpy as np
@@ -42,8 +41,7 @@ import torch
 import torch.nn.functional as F
 from numpy.typing import ArrayLike
 
-from ..inference.cache import CachedEmbedding, EmbeddingCache, image_digest, model_fingerprint
-from ..io.paths import default_cache_dir
+from ..inference.cache import CachedEmbedding, EmbeddingCache, image_digest, model_fingerprint, predictor_cache
 from ..modeling.fast import enable_fast_paths, fast_paths_enabled
 from .model import SAM2Base
 from .transforms import SAM2Transforms
@@ -107,11 +105,7 @@ class SAM2ImagePredictor:
         """
         enable_fast_paths(sam_model, fast)  # in place: it switches the classes of the model's modules
         self.model = sam_model
-        if cache is None:
-            disk_dir = default_cache_dir() / "embeddings" if disk_cache is True else (
-                Path(disk_cache) if disk_cache not in (False, None) else None)
-            cache = EmbeddingCache(max_items=cache_size, disk_dir=disk_dir)
-        self.cache = cache
+        self.cache = predictor_cache(cache, cache_size, disk_cache)
         #: seconds the last set_image spent in the image encoder (0.0 when cached)
         self.last_encode_seconds = 0.0
         #: whether the last set_image was served from the cache
