@@ -6,6 +6,7 @@ import pytest
 
 from samwidgets.bench.speed import HEADER
 from samwidgets.cli import bench
+from samwidgets.errors import UserInputError
 
 
 def test_bench_writes_markdown_table(tmp_path, monkeypatch, tiny_config):
@@ -28,7 +29,7 @@ def test_bench_plain_adds_a_row_of_the_plain_modeling_code(tmp_path, monkeypatch
 
 
 def test_bench_rejects_unknown_config():
-    with pytest.raises(SystemExit):
+    with pytest.raises(UserInputError):
         bench.main(["--configs", "vit_x"])
 
 
@@ -43,7 +44,7 @@ def test_bench_measures_a_config_file(tmp_path):
     out = tmp_path / "bench.md"
     assert bench.main(["--configs", str(config), "--encoder-runs", "1", "--predict-calls", "3", "--out", str(out)]) == 0
     assert f"| {config} |" in out.read_text()
-    with pytest.raises(SystemExit):
+    with pytest.raises(UserInputError):
         bench.main(["--configs", str(tmp_path / "missing.json")])
 
 

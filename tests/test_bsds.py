@@ -21,6 +21,7 @@ from small_configs import SMALL
 from samwidgets import build_sam
 from samwidgets.cli.evaluate import main
 from samwidgets.data.bsds import BsdsDataset, evaluation_segments, load_grabcut_masks
+from samwidgets.errors import UserInputError
 from samwidgets.evaluation.clicks import POINT_COUNTS
 from samwidgets.evaluation.photos import (
     NOC_MAX_CLICKS,
@@ -338,7 +339,7 @@ def test_train_on_photos_from_a_trained_decoder(bsds, tmp_path):
     for k in donor_state:  # 2 small AdamW steps from the donor's decoder, not from a random one
         if k.startswith("mask_decoder.") and donor_state[k].is_floating_point():
             assert (trained_state[k] - donor_state[k]).abs().max() < 0.02, k
-    with pytest.raises(SystemExit, match="--init-decoder"):  # a decoder of another width is refused by name
+    with pytest.raises(UserInputError, match="--init-decoder"):  # a decoder of another width is refused by name
         wide = build_sam(SMALL.replace(prompt_embed_dim=64))
         torch.save(wide.state_dict(), tmp_path / "wide.pt")
         train_main(["--model", str(config_json), "--bsds", str(bsds), "--init-decoder", str(tmp_path / "wide.pt"),

@@ -227,14 +227,6 @@ def test_debug_raises_the_mistake_with_its_traceback(argv, files, capsys):
     assert "error:" not in capsys.readouterr().err
 
 
-def test_debug_shows_where_a_command_stopped_with_a_message(capsys):
-    """A command's SystemExit("...") (bench's unknown config) is a mistake too; --debug prints its traceback."""
-    with pytest.raises(SystemExit):
-        main(["bench", "--configs", "vit_q", "--debug"])
-    err = capsys.readouterr().err
-    assert "Traceback" in err and "vit_q" in err
-
-
 def test_debug_is_taken_out_before_the_command_parses():
     assert take_debug_flag(["evaluate", "--debug", "--scenes", "3"]) == (["evaluate", "--scenes", "3"], True)
     assert take_debug_flag(["evaluate", "--scenes", "3"]) == (["evaluate", "--scenes", "3"], False)

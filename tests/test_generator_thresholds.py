@@ -12,6 +12,7 @@ from small_configs import CNN_SMALL
 
 from samwidgets import build_sam
 from samwidgets.cli.calibrate_generator import main
+from samwidgets.errors import UserInputError
 from samwidgets.evaluation.generator_thresholds import Candidates, calibrate_thresholds, counts_at
 
 
@@ -67,7 +68,7 @@ def test_command_on_a_bsds_fixture(tmp_path):
     assert record["photos"] == 2 and record["segments"] == 4 and record["points_per_side"] == 4
     assert 0 <= record["pred_iou_thresh"] < 1 and len(record["grid"]) == 20 * 8
     assert "| chosen (best F1) |" in (out / "generator_thresholds.md").read_text()
-    with pytest.raises(SystemExit):
+    with pytest.raises(UserInputError):
         main(["--bsds", str(tmp_path / "nope"), "--out", str(out)])
 
 

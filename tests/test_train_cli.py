@@ -15,6 +15,7 @@ from small_configs import SMALL
 
 from samwidgets import build_sam
 from samwidgets.cli.train import main
+from samwidgets.errors import UserInputError
 from samwidgets.io.atomic import atomic_write
 from samwidgets.io.coco import write_coco
 from samwidgets.training.datasets import CocoSource, ProceduralSource, step_batches
@@ -242,7 +243,7 @@ def test_train_only_the_iou_head(coco_folder, tmp_path):
     before, after = torch.load(start, weights_only=True), torch.load(out / "weights.pt", weights_only=True)
     moved = sorted(k for k in before if not torch.equal(before[k], after[k]))
     assert moved and all(k.startswith("mask_decoder.iou_prediction_head.") for k in moved), moved
-    with pytest.raises(SystemExit, match="no parameter of this model starts with"):
+    with pytest.raises(UserInputError, match="no parameter of this model starts with"):
         main(_small_run_args(tmp_path, coco_folder, tmp_path / "bad", 1) + ["--train-only", "mask_decoder.iou_hed"])
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import importlib
 import sys
-import traceback
 
 from ..errors import UserInputError
 
@@ -57,9 +56,9 @@ def usage() -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run the command ``argv[0]`` with the rest of ``argv``; its exit status.
 
-    A user's mistake (:class:`UserInputError`, or a command's ``SystemExit("message")``) is printed as
-    one line, ``samwidgets <command>: error: <message>``, and gives status 2; with ``--debug`` it is raised
-    with its traceback instead. Any other exception (a bug) propagates unchanged.
+    A user's mistake (:class:`UserInputError`, which every command raises for one) is printed as one line,
+    ``samwidgets <command>: error: <message>``, and gives status 2; with ``--debug`` it is raised with its
+    traceback instead. Any other exception (a bug) propagates unchanged, as do argparse's own exits.
     """
     argv, debug = take_debug_flag(list(sys.argv[1:] if argv is None else argv))
     if not argv or argv[0] in ("-h", "--help", "help"):
@@ -72,17 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(f"{__name__}.{COMMANDS[name][0]}")
     try:
         return int(module.main(rest) or 0)
-    except (UserInputError, SystemExit) as e:
-        message = user_error_message(e)
-        if message is None:  # argparse's exits (--help, a malformed command line), sys.exit(n)
-            raise
+    except UserInputError as e:
         if debug:
-            if isinstance(e, SystemExit):  # Python prints a SystemExit's message, never its traceback
-                traceback.print_exc()
             raise
         from .checks import error_line
 
-        print(error_line(name, message), file=sys.stderr)
+        print(error_line(name, str(e)), file=sys.stderr)
         return 2
 
 
@@ -91,13 +85,3 @@ def take_debug_flag(argv: list[str]) -> tuple[list[str], bool]:
     end = argv.index("--") if "--" in argv else len(argv)
     kept = [arg for arg in argv[:end] if arg != DEBUG_FLAG] + argv[end:]
     return kept, len(kept) != len(argv)
-
-
-def user_error_message(error: BaseException) -> str | None:
-    """The message of a user's mistake: a UserInputError's, or the text a command's ``SystemExit`` carries
-    (some commands stop with ``SystemExit("...")``, which callers of their ``main`` expect); else None."""
-    if isinstance(error, UserInputError):
-        return str(error)
-    if isinstance(error, SystemExit) and isinstance(error.code, str):
-        return error.code
-    return None

@@ -80,19 +80,17 @@ def main(argv: list[str] | None = None) -> int:
                             "procedural scenes only")
     train.add_argument("--steps", type=int, default=6, help="with --train-step: timed steps per shape")
     args = parser.parse_args(argv)
-    # an unknown or missing config stops with SystemExit("..."), as callers of this main expect;
-    # samwidgets.cli.main prints it as a user's mistake, as it does a UserInputError
     for name in args.configs:
         if args.compare_reference and name in SAM2_BENCH_CONFIGS:
             continue  # SAM 2's configurations: compared with the sam2 package only
         if name.endswith(".json"):
             if not Path(name).is_file():
-                raise SystemExit(f"--configs {name}: no such config file; pass a SamConfig .json file or a "
+                raise UserInputError(f"--configs {name}: no such config file; pass a SamConfig .json file or a "
                                  f"configuration name ({', '.join(CONFIGS)})")
             config_file(name, "--configs")  # a UserInputError when it is no SamConfig
         elif name not in CONFIGS:
-            raise SystemExit(f"--configs {name}: unknown configuration; known: {', '.join(CONFIGS)}, or a SamConfig "
-                             ".json file")
+            raise UserInputError(f"--configs {name}: unknown configuration; known: {', '.join(CONFIGS)}, "
+                                 "or a SamConfig .json file")
     for flag in ("encoder_runs", "predict_calls", "steps"):
         at_least(getattr(args, flag), 1, "--" + flag.replace("_", "-"))
     at_least(args.generation_runs, 0, "--generation-runs")

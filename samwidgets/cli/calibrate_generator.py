@@ -19,7 +19,6 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..errors import UserInputError
 from ..hub.checkpoints import model_from_flags
 from ..io.atomic import atomic_write_bytes
 from ..runtime.devices import resolve_device
@@ -39,10 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--points-per-side", type=int, default=32, help="the generator's grid (default: 32, as SAM's)")
     p.add_argument("--out", type=Path, required=True, help="folder for generator_thresholds.json and .md")
     args = p.parse_args(argv)
-    try:
-        bsds_folder(args.bsds, args.split)
-    except UserInputError as e:  # SystemExit("..."), as callers of this main expect; samwidgets.cli.main prints it
-        raise SystemExit(str(e)) from e
+    bsds_folder(args.bsds, args.split)
     check_model_flags(args)  # before a model is loaded: --weights a file, a --model .json a SamConfig, ...
     at_least(args.photos, 1, "--photos")
     at_least(args.points_per_side, 1, "--points-per-side")

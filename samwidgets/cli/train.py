@@ -170,7 +170,7 @@ def load_prompt_and_decoder(model: Sam, path: Path) -> None:
         try:
             getattr(model, name).load_state_dict(part, strict=True)
         except RuntimeError as e:
-            raise SystemExit(f"--init-decoder {path}: its {name} does not fit this configuration "
+            raise UserInputError(f"--init-decoder {path}: its {name} does not fit this configuration "
                              f"(prompt_embed_dim, decoder_num_heads, decoder_mlp_dim, ... must match): {e}") from e
 
 
@@ -203,7 +203,7 @@ def train(args: argparse.Namespace) -> Path:
         try:
             train_only(model, args.train_only)
         except ValueError as e:
-            raise SystemExit(f"--train-only: {e}") from e
+            raise UserInputError(f"--train-only: {e}") from e
     optimizer, params = make_optimizer(model, args.lr, args.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: schedule_factor(args.schedule, s, args.warmup, args.steps))
