@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import threading
-import warnings
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from local_server import serving
+from sam2_small import build_small, float_state_dict
 
 from samwidgets import SamCanvas, from_pretrained
 from samwidgets.hub.checkpoints import DownloadError
@@ -24,25 +21,14 @@ from samwidgets.hub.registry import (
     unregister_checkpoint,
 )
 from samwidgets.modeling import CONFIGS
-from samwidgets.sam2 import SAM2Base, SAM2ImagePredictor, VideoWeightsIgnoredWarning, build_sam2
+from samwidgets.sam2 import SAM2Base, SAM2ImagePredictor, VideoWeightsIgnoredWarning
 from samwidgets.sam2.predictor import pack_features, unpack_features
 from samwidgets.widget import AnnotationSession
-
-DATA = Path(__file__).parent / "data"
-
-
-@pytest.fixture(scope="module")
-def small() -> dict:
-    return torch.load(DATA / "sam2_parity_small.pt", weights_only=False)
 
 
 @pytest.fixture(scope="module")
 def small_model(small) -> SAM2Base:
-    state_dict = {k: v.float() for k, v in small["state_dict"].items()}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", VideoWeightsIgnoredWarning)
-        return build_sam2(small["base_config"], {"model": state_dict}, device="cpu",
-                          hydra_overrides_extra=small["overrides"])
+    return build_small(small)
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +110,7 @@ def test_the_canvas_takes_a_sam2_predictor_or_model(small_model, images):
         canvas._on_mouse_up(100, 70)
         assert canvas.last_error is None and canvas.session.current_mask is not None
         # the hover preview, several boxes in one call and a zoomed click work with SAM 2 as with SAM
-        canvas._set_preview(True)
+        canvas.preview_enabled = True
         canvas._on_mouse_move(40, 30)
         assert canvas.previews == 1 and canvas.last_error is None
         canvas.add_boxes([(5, 5, 40, 30), (50, 10, 90, 60)])
@@ -167,17 +153,9 @@ def served_small(small, tmp_path) -> Iterator[tuple[str, bytes]]:
     """The small model's weights in the official file format, served over HTTP on 127.0.0.1."""
     path = tmp_path / "served" / "sam2_small.pt"
     path.parent.mkdir()
-    torch.save({"model": {k: v.float() for k, v in small["state_dict"].items()}}, path)
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(path.parent))
-    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/{path.name}", path.read_bytes()
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    torch.save({"model": float_state_dict(small)}, path)
+    with serving(path) as url:
+        yield url, path.read_bytes()
 
 
 @pytest.mark.usefixtures("local_downloads")
@@ -186,9 +164,6 @@ def test_from_pretrained_by_name_downloads_checks_and_builds_sam2(served_small, 
     """A SAM 2 name downloads its file (size and sha256 checked) and builds SAM2Base from its configuration."""
     from samwidgets.sam2 import CONFIGS as SAM2_CONFIGS
 
-    for var in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("no_proxy", "*")
     url, data = served_small
     name = "sam2.1_hiera_tiny"
     # the small model's configuration under an official name, for this test only

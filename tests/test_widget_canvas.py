@@ -98,6 +98,27 @@ def test_negative_mode_by_key_and_button(canvas, scenes):
     assert canvas.session.state.edit.prompt.labels == (1, 0, 1)
 
 
+def test_the_modes_are_traits_that_their_buttons_and_observers_follow(canvas):
+    """Set from code, a mode restyles its button and the status line, and an observer hears of it; a button
+    pressed in the browser sets the trait."""
+    heard = []
+    canvas.observe(lambda change: heard.append((change["name"], change["new"])), names=["negative", "pan_mode"])
+    try:
+        canvas.negative = True
+        assert canvas._mode_button.value and canvas._mode_button.description == "negative clicks"
+        assert canvas._mode_button.button_style == "danger" and "negative clicks" in canvas.status_text()
+        canvas.pan_mode = True
+        assert canvas._toggles["pan"].value and canvas._toggles["pan"].button_style == "info"
+        assert "pan mode" in canvas.status_text()
+        canvas._toggles["pan"].value = False  # the button, as the browser sets it
+        assert not canvas.pan_mode and canvas._toggles["pan"].button_style == ""
+        canvas._mode_button.value = False
+        assert not canvas.negative and canvas._mode_button.description == "positive clicks"
+        assert heard == [("negative", True), ("pan_mode", True), ("pan_mode", False), ("negative", False)]
+    finally:
+        canvas.negative = canvas.pan_mode = False
+
+
 def test_drag_draws_a_box_and_combines_with_points(canvas, scenes):
     scene = scenes[0]
     whole = int(np.argmax(np.where(scene.levels == 0, scene.areas, 0)))

@@ -45,6 +45,7 @@ from typing import Any, cast
 
 import ipywidgets as widgets
 import numpy as np
+import traitlets
 from ipycanvas import MultiCanvas, hold_canvas
 
 from ..errors import UserInputError
@@ -195,6 +196,10 @@ def _same(drawn: tuple | None, key: tuple) -> bool:
     return drawn is not None and drawn[0] == key[0] and all(a is b for a, b in zip(drawn[1], key[1]))
 
 
+#: the toolbar's toggles (widget/toolbar.py) -> the canvas's mode trait each one shows
+MODE_TRAIT_OF_TOGGLE = {"preview": "preview_enabled", "boxes": "box_mode", "pan": "pan_mode"}
+
+
 class SamCanvas(widgets.VBox):
     """Interactive SAM on one image or a set of images.
 
@@ -215,6 +220,17 @@ class SamCanvas(widgets.VBox):
         decoder_threads: torch threads for the decoder calls (1: the browser on the same machine does not slow
             them down; None: torch's setting).
     """
+
+    # The modes, as traits (kernel-side, not synced to the browser): set them from code, the keyboard or the
+    # toolbar, and observe them (``canvas.observe(handler, "negative")``); their buttons follow them.
+    #: clicks add negative points (key n, or the toolbar's first button)
+    negative = traitlets.Bool(False)
+    #: the mask a click would give, shown faintly under the pointer before any click (key p)
+    preview_enabled = traitlets.Bool(False)
+    #: several boxes: each drag adds a box, Enter makes one object per box (key b)
+    box_mode = traitlets.Bool(False)
+    #: a drag moves the image instead of drawing a box (key m)
+    pan_mode = traitlets.Bool(False)
 
     def __init__(self, model: SamPredictor | Sam | SAM2ImagePredictor | SAM2Base | ImageLike | None = None,
                  images: ImageLike | Sequence[ImageLike] | None = None, *, width: int = 640,
@@ -239,9 +255,6 @@ class SamCanvas(widgets.VBox):
         self.outcomes: deque[HandlerOutcome] = deque(maxlen=OUTCOMES_KEPT)
         #: the kernel's time per prompt, newest last (see PromptTiming)
         self.timings: deque[PromptTiming] = deque(maxlen=OUTCOMES_KEPT)
-        self.negative = False
-        self.box_mode = False  # several boxes: each drag adds a box, Enter makes one object per box
-        self.pan_mode = False  # a drag moves the image
         self._pending_boxes: dict[int, list[tuple[float, float, float, float]]] = {}  # image index -> boxes
         self._drag_start: tuple[float, float] | None = None
         self._dragging = False
@@ -293,24 +306,25 @@ class SamCanvas(widgets.VBox):
             b.on_click(lambda _: action())
             return b
 
-        self._mode_button = widgets.ToggleButton(value=False, description=toolbar.MODE_TEXT[False],
-                                                 tooltip=toolbar.MODE_TOOLTIP,
+        self._mode_button = widgets.ToggleButton(tooltip=toolbar.MODE_TOOLTIP,
                                                  layout=widgets.Layout(width=f"{toolbar.MODE_WIDTH}px"))
-        self._mode_button.observe(lambda change: self._set_mode(change["new"]), "value")
 
-        def toggle(tool: toolbar.Tool, value: bool, action: Callable) -> widgets.ToggleButton:
-            t = widgets.ToggleButton(value=value, description=tool.text, tooltip=tool.tooltip, icon=tool.icon,
-                                     button_style="info" if value else "", layout=widgets.Layout(width="auto"))
-            t.observe(lambda change: action(change["new"]), "value")
-            return t
+        def toggle(tool: toolbar.Tool) -> widgets.ToggleButton:
+            return widgets.ToggleButton(description=tool.text, tooltip=tool.tooltip, icon=tool.icon,
+                                        layout=widgets.Layout(width="auto"))
 
         # the toolbar's specification (widget/toolbar.py, which the snapshot draws too) -> what each tool does
-        toggles = {"preview": (self.preview_enabled, self._set_preview), "boxes": (self.box_mode, self._set_box_mode),
-                   "pan": (self.pan_mode, self._set_pan_mode)}
         actions = {"new_object": self.new_object, "undo": self.undo, "redo": self.redo, "clear": self.clear,
                    "previous": self.previous_image, "next": self.next_image, "zoom_in": self.zoom_in,
                    "zoom_out": self.zoom_out, "reset_zoom": self.reset_zoom}
-        self._toggles = {tool.name: toggle(tool, *toggles[tool.name]) for tool in toolbar.TOOLBAR if tool.toggle}
+        self._toggles = {tool.name: toggle(tool) for tool in toolbar.TOOLBAR if tool.toggle}
+        # each mode trait and its button hold the same value; the button's look and what depends on the mode
+        # follow the trait (_on_mode_changed)
+        traitlets.link((self, "negative"), (self._mode_button, "value"))
+        for name, trait in MODE_TRAIT_OF_TOGGLE.items():
+            traitlets.link((self, trait), (self._toggles[name], "value"))
+        self.observe(self._on_mode_changed, names=["negative", *MODE_TRAIT_OF_TOGGLE.values()])
+        self._style_mode_buttons()
         self._buttons = {tool.name: button(tool.text, tool.tooltip, actions[tool.name], tool.icon)
                          for tool in toolbar.TOOLBAR if not tool.toggle}
         controls = {**self._buttons, **self._toggles}
@@ -480,51 +494,37 @@ class SamCanvas(widgets.VBox):
         self.session.open(index)
         self._after_image_changed()
 
-    def _set_mode(self, negative: bool) -> None:
-        self.negative = bool(negative)
-        if self._mode_button.value != self.negative:
-            self._mode_button.value = self.negative
-        self._mode_button.description = toolbar.MODE_TEXT[self.negative]
-        self._mode_button.button_style = "danger" if self.negative else ""
-        self._clear_preview()  # it showed a click of the other kind
-        self._update_status()
-
-    def toggle_mode(self) -> None:
-        """Switch between positive and negative clicks."""
-        self._set_mode(not self.negative)
-
-    def _set_toggle(self, name: str, attribute: str, value: bool) -> None:
-        setattr(self, attribute, bool(value))
-        if self._toggles[name].value != bool(value):
-            self._toggles[name].value = bool(value)
-        self._toggles[name].button_style = "info" if value else ""
-
-    def _set_preview(self, on: bool) -> None:
-        self._set_toggle("preview", "preview_enabled", on)
-        if not on:
+    def _on_mode_changed(self, change: dict[str, Any]) -> None:
+        """A mode trait changed (from code, a key or its button): restyle the buttons, update what shows it."""
+        self._style_mode_buttons()
+        if change["name"] == "negative":
+            self._clear_preview()  # it showed a click of the other kind
+        elif change["name"] == "preview_enabled" and not change["new"]:
             self._hover.cancel()
             self._clear_preview()
         self._update_status()
 
+    def _style_mode_buttons(self) -> None:
+        self._mode_button.description = toolbar.MODE_TEXT[self.negative]
+        self._mode_button.button_style = "danger" if self.negative else ""
+        for name, trait in MODE_TRAIT_OF_TOGGLE.items():
+            self._toggles[name].button_style = "info" if getattr(self, trait) else ""
+
+    def toggle_mode(self) -> None:
+        """Switch between positive and negative clicks."""
+        self.negative = not self.negative
+
     def toggle_preview(self) -> None:
         """Hover preview on / off: the mask a click would give, shown faintly under the pointer."""
-        self._set_preview(not self.preview_enabled)
-
-    def _set_box_mode(self, on: bool) -> None:
-        self._set_toggle("boxes", "box_mode", on)
-        self._update_status()
+        self.preview_enabled = not self.preview_enabled
 
     def toggle_boxes(self) -> None:
         """Several-boxes mode on / off: each drag adds a box, Enter makes one object per box."""
-        self._set_box_mode(not self.box_mode)
-
-    def _set_pan_mode(self, on: bool) -> None:
-        self._set_toggle("pan", "pan_mode", on)
-        self._update_status()
+        self.box_mode = not self.box_mode
 
     def toggle_pan(self) -> None:
         """Pan mode on / off: a drag moves the image instead of drawing a box."""
-        self._set_pan_mode(not self.pan_mode)
+        self.pan_mode = not self.pan_mode
 
     # -- zoom and pan -------------------------------------------------------------
     @_guarded
