@@ -138,3 +138,25 @@ def test_recipe_configs_build_and_keep_the_embedding_grid(name: str, size: int) 
     grid = size // 16
     assert tuple(embedding.shape) == (1, 3 * config.prompt_embed_dim, grid, grid)  # C + C/8 * 16 channels
     assert sum(p.numel() for p in model.parameters()) < 12_000_000  # fp16 file within the 25 MB budget
+
+
+def test_the_cnn_models_extensions_are_subclasses_that_sam_picks_and_the_switch_keeps():
+    """Click maps and early features live in their own modules, subclassing the plain parts, and the fast switch
+    brings the subclasses back, not the plain parts."""
+    from small_configs import SMALL
+
+    from samwidgets.modeling.click_maps import ClickMapPromptEncoder
+    from samwidgets.modeling.fast import FastMaskDecoder, enable_fast_paths
+    from samwidgets.modeling.high_res_decoder import HighResMaskDecoder
+    from samwidgets.modeling.mask_decoder import MaskDecoder
+    from samwidgets.modeling.prompt_encoder import PromptEncoder
+
+    config = CNN_SMALL.replace(dense_prompts=True)
+    model = build_sam(config)
+    assert type(model.prompt_encoder) is ClickMapPromptEncoder and type(model.mask_decoder) is HighResMaskDecoder
+    enable_fast_paths(model)
+    assert isinstance(model.mask_decoder, FastMaskDecoder) and isinstance(model.mask_decoder, HighResMaskDecoder)
+    enable_fast_paths(model, False)
+    assert type(model.mask_decoder) is HighResMaskDecoder
+    plain = build_sam(SMALL)
+    assert type(plain.prompt_encoder) is PromptEncoder and type(plain.mask_decoder) is MaskDecoder

@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..modeling import Sam
+from ..modeling.click_maps import ClickMapPromptEncoder
 from ..modeling.fast import enable_fast_paths
 from .amg_utils import stability_score
 
@@ -110,6 +111,7 @@ class SamOnnxModel(nn.Module):
         3 (at most one box, as in the reference's demo).
         """
         encoder = self.model.prompt_encoder
+        assert isinstance(encoder, ClickMapPromptEncoder), "called for models with click maps only"
         is_first, is_second = (point_labels == 2).to(point_coords.dtype), (point_labels == 3).to(point_coords.dtype)
         corner0 = (point_coords * is_first[..., None]).sum(dim=1)  # 1 x 2: the box's top-left corner, or 0
         corner1 = (point_coords * is_second[..., None]).sum(dim=1)  # 1 x 2: its bottom-right corner, or 0
@@ -143,7 +145,7 @@ class SamOnnxModel(nn.Module):
                 ) -> tuple[torch.Tensor, ...]:
         sparse_embedding = self._embed_points(point_coords, point_labels)  # 1 x N x C
         dense_embedding = self._embed_masks(mask_input, has_mask_input)  # 1 x C x h x w
-        if self.model.config.dense_prompts:
+        if isinstance(self.model.prompt_encoder, ClickMapPromptEncoder):
             dense_embedding = dense_embedding + self._dense_prompt_maps(point_coords, point_labels)
         masks, scores = self.model.mask_decoder.predict_masks(
             image_embeddings, self.model.prompt_encoder.get_dense_pe(), sparse_embedding, dense_embedding,

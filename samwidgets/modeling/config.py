@@ -15,15 +15,43 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 #: Fields held as tuples (lists in a .json file).
 _TUPLE_FIELDS = ("encoder_global_attn_indexes", "cnn_widths", "cnn_depths", "tiny_vit_widths", "tiny_vit_depths",
                  "tiny_vit_heads", "tiny_vit_windows")
 
 
+ConfigT = TypeVar("ConfigT", bound="ConfigRecord")
+
+
+class ConfigRecord:
+    """What a frozen configuration dataclass (:class:`SamConfig`, SAM 2's ``Sam2Config``) offers as plain data:
+    a copy with changes, and a dict of plain values (tuples as lists, as a .json file holds them) and back."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]  # set by @dataclass on each subclass
+
+    def replace(self: ConfigT, **changes: Any) -> ConfigT:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as plain Python values (tuples as lists)."""
+        fields = dataclasses.asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()}
+
+    @classmethod
+    def from_dict(cls: type[ConfigT], d: Mapping[str, Any]) -> ConfigT:
+        """The configuration of a dict of fields (as :meth:`to_dict` writes it); an unknown field is an error."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} fields: {sorted(unknown)}")
+        return cls(**d)
+
+
 @dataclass(frozen=True)
-class SamConfig:
+class SamConfig(ConfigRecord):
     """Every hyper-parameter of a SAM model (image encoder, prompt encoder, mask decoder)."""
 
     # Image encoder: "vit" (the official one), "tiny_vit" (MobileSAM's, tiny_vit.py) or "cnn" (a residual CNN,
@@ -53,7 +81,8 @@ class SamConfig:
     tiny_vit_heads: tuple[int, ...] = (2, 4, 5, 10)
     tiny_vit_windows: tuple[int, ...] = (7, 7, 14, 7)
     # HQ-SAM-style early features: the encoder also gives C/8 channels at 1/4 of the input, which the
-    # mask decoder adds to its upscaled features (CNN encoder only; False in the official layout)
+    # mask decoder adds to its upscaled features (CNN encoder only, high_res_decoder.py; False in the
+    # official layout)
     high_res_features: bool = False
     # Shared width of prompts, image embedding (neck output) and decoder
     prompt_embed_dim: int = 256
@@ -61,7 +90,7 @@ class SamConfig:
     mask_in_chans: int = 16
     # Points and boxes also drawn as maps on the embedding grid (click Gaussians, box coverage), each
     # map times a learned vector added to the dense embedding, as classical interactive segmentation
-    # feeds click maps (False in the official layout: sparse tokens only)
+    # feeds click maps (click_maps.py; False in the official layout: sparse tokens only)
     dense_prompts: bool = False
     # Width of a text/image embedding prompt (e.g. CLIP's); 0: no such prompt, the official layout.
     # When > 0 the prompt encoder has a ``text_projection`` turning one L2-normalised embedding into
@@ -124,26 +153,6 @@ class SamConfig:
     def low_res_mask_size(self) -> int:
         """Side of the decoder's low-res logits and of the mask prompt (256 officially)."""
         return 4 * self.embedding_size
-
-    def replace(self, **changes: Any) -> SamConfig:
-        """A copy with some fields changed."""
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        for name in _TUPLE_FIELDS:
-            d[name] = list(getattr(self, name))
-        d["pixel_mean"] = list(self.pixel_mean)
-        d["pixel_std"] = list(self.pixel_std)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> SamConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown SamConfig fields: {sorted(unknown)}")
-        return cls(**d)
 
     @classmethod
     def from_reference_config(cls, cfg: Mapping[str, Any]) -> SamConfig:

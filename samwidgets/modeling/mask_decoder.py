@@ -3,11 +3,8 @@ transformer with the prompt tokens; each mask token becomes (via a small
 hypernetwork MLP) the weights of a dot product with the upscaled image
 features, and the IoU token predicts the quality of every mask.
 
-Models with ``config.high_res_features`` (the CNN models of ``recipes/bsds_cnn``) add the
-encoder's early 1/4-resolution features to the upscaled features before
-that dot product (as HQ-SAM does), so masks can follow edges finer than the
-1/16 token grid; those features arrive packed in the image embedding
-(``image_encoder_cnn.pack_high_res``).
+The bundled CNN model's decoder also adds the encoder's early features before that dot product: it
+is a subclass in its own module (:mod:`samwidgets.modeling.high_res_decoder`).
 
 This is the plain algorithm, written like the reference. ``SamPredictor``
 runs a faster equivalent (same weights, same outputs within float rounding):
@@ -23,7 +20,6 @@ from torch import nn
 
 from .common import MLP, LayerNorm2d
 from .config import SamConfig
-from .image_encoder_cnn import high_res_image, split_image_embedding
 from .transformer import TwoWayTransformer
 
 
@@ -34,7 +30,18 @@ class DecodedTokens:
     mask_tokens: torch.Tensor  # B x 4 x C
     image_tokens: torch.Tensor  # B' x C x h x w, the updated image; B' = B (the fast path: 1 when shared)
     iou_pred: torch.Tensor  # B x 4
-    high_res: torch.Tensor | None = None  # B'' x 2C x h x w packed early features (high_res_features models)
+
+
+def output_upscaling(dim: int) -> nn.Sequential:
+    """The x4 upscaling of the image tokens, C x h x w -> C/8 x 4h x 4w: two transposed convolutions (its
+    indices 0, 1 and 3 hold weights, the checkpoints' keys). SAM 2's decoder has the same."""
+    return nn.Sequential(
+        nn.ConvTranspose2d(dim, dim // 4, kernel_size=2, stride=2),
+        LayerNorm2d(dim // 4),
+        nn.GELU(),
+        nn.ConvTranspose2d(dim // 4, dim // 8, kernel_size=2, stride=2),
+        nn.GELU(),
+    )
 
 
 class MaskDecoder(nn.Module):
@@ -57,14 +64,7 @@ class MaskDecoder(nn.Module):
         self.num_mask_tokens = config.num_multimask_outputs + 1
         self.iou_token = nn.Embedding(1, dim)
         self.mask_tokens = nn.Embedding(self.num_mask_tokens, dim)
-        # x4 upscaling of the image tokens: C x h x w -> C/8 x 4h x 4w
-        self.output_upscaling = nn.Sequential(
-            nn.ConvTranspose2d(dim, dim // 4, kernel_size=2, stride=2),
-            LayerNorm2d(dim // 4),
-            nn.GELU(),
-            nn.ConvTranspose2d(dim // 4, dim // 8, kernel_size=2, stride=2),
-            nn.GELU(),
-        )
+        self.output_upscaling = output_upscaling(dim)  # C x h x w -> C/8 x 4h x 4w
         # one hypernetwork per mask token: its output is the weights of that mask's per-pixel dot product
         self.output_hypernetworks_mlps = nn.ModuleList(
             MLP(dim, dim, dim // 8, 3) for _ in range(self.num_mask_tokens)
@@ -115,8 +115,6 @@ class MaskDecoder(nn.Module):
         with a mask worth keeping; ``masks_of`` on the result gives exactly
         what :meth:`predict_masks` gives.
         """
-        image_embeddings, high_res = split_image_embedding(image_embeddings, self.config)  # high_res: None or packed
-
         # the output tokens (1 IoU + 4 mask tokens) in front of every prompt's tokens
         output_tokens = torch.cat([self.iou_token.weight, self.mask_tokens.weight], dim=0)  # 5 x C
         output_tokens = output_tokens.unsqueeze(0).expand(sparse_prompt_embeddings.shape[0], -1, -1)  # B x 5 x C
@@ -129,8 +127,6 @@ class MaskDecoder(nn.Module):
                 raise ValueError(f"image_embeddings has batch {image_embeddings.shape[0]}; expected 1 (shared) "
                                  f"or {b} (one per prompt)")
             image_embeddings = torch.repeat_interleave(image_embeddings, b, dim=0)  # B x C x h x w
-            if high_res is not None:
-                high_res = torch.repeat_interleave(high_res, b, dim=0)  # B x 2C x h x w
         src = image_embeddings + dense_prompt_embeddings  # B x C x h x w
         pos_src = torch.repeat_interleave(image_pe, b, dim=0)  # B x C x h x w
         _, c, h, w = src.shape
@@ -139,28 +135,26 @@ class MaskDecoder(nn.Module):
         iou_pred = self.iou_prediction_head(hs[:, 0, :])  # B x 4, from the IoU token
         return DecodedTokens(mask_tokens=hs[:, 1 : 1 + self.num_mask_tokens, :],  # B x 4 x C
                              image_tokens=src.transpose(1, 2).reshape(b, c, h, w),  # B x C x h x w
-                             iou_pred=iou_pred, high_res=high_res)
+                             iou_pred=iou_pred)
 
     def masks_of(self, decoded: DecodedTokens, rows: torch.Tensor | None = None) -> torch.Tensor:
         """The 4 low-res masks of the prompts ``rows`` (default: all): R x 4 x 4h x 4w.
 
-        The image tokens are upscaled x4 (two transposed convolutions), the
-        early features added when the model has them, and each mask is the
-        dot product, at every pixel, of the upscaled features with its mask
-        token's hypernetwork output.
+        The image tokens are upscaled x4 (:meth:`upscaled_features`), and each
+        mask is the dot product, at every pixel, of the upscaled features with
+        its mask token's hypernetwork output.
         """
-        mask_tokens, image_tokens, high_res = decoded.mask_tokens, decoded.image_tokens, decoded.high_res
-        if rows is not None:
-            mask_tokens, image_tokens = mask_tokens[rows], image_tokens[rows]
-            high_res = high_res[rows] if high_res is not None else None
-
-        upscaled = self.output_upscaling(image_tokens)  # R x C/8 x 4h x 4w
-        if high_res is not None:
-            upscaled = upscaled + high_res_image(high_res)  # + the encoder's early features, R x C/8 x 4h x 4w
-
+        mask_tokens = decoded.mask_tokens if rows is None else decoded.mask_tokens[rows]
+        upscaled = self.upscaled_features(decoded, rows)  # R x C/8 x 4h x 4w
         hyper_in = torch.stack(
             [mlp(mask_tokens[:, i, :]) for i, mlp in enumerate(self.output_hypernetworks_mlps)], dim=1
         )  # R x 4 x C/8
         r, c, h, w = upscaled.shape
         masks = hyper_in @ upscaled.view(r, c, h * w)  # R x 4 x 4h*4w: a dot product at every pixel
         return masks.view(r, -1, h, w)  # R x 4 x 4h x 4w
+
+    def upscaled_features(self, decoded: DecodedTokens, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """The image tokens of the prompts ``rows`` (default: all) upscaled x4 by two transposed
+        convolutions: R x C/8 x 4h x 4w."""
+        image_tokens = decoded.image_tokens if rows is None else decoded.image_tokens[rows]
+        return self.output_upscaling(image_tokens)

@@ -5,13 +5,8 @@ Models configured with ``text_embed_dim > 0`` also take an embedding prompt
 (a CLIP-like text or image embedding), projected into one more sparse token;
 official models have no such layer, so their checkpoints load unchanged.
 
-Models configured with ``dense_prompts`` (the CNN models of ``recipes/bsds_cnn``) also draw the
-points and the box on the image-embedding grid (:meth:`PromptEncoder.dense_prompt_maps`)
-and add those maps, each times a learned vector, to the dense embedding: every
-image token then knows whether it is near a click or inside the box, which a
-small model trained on little data otherwise learns slowly from the sparse
-tokens alone (classical interactive segmentation feeds such click maps to its
-network; RITM, Sofiiuk et al. 2022).
+The bundled CNN model's prompt encoder also draws the points and the box into the dense
+embedding: it is a subclass in its own module (:mod:`samwidgets.modeling.click_maps`).
 """
 
 from __future__ import annotations
@@ -93,10 +88,6 @@ class PromptEncoder(nn.Module):
             nn.Conv2d(mc, embed_dim, kernel_size=1),
         )
         self.no_mask_embed = nn.Embedding(1, embed_dim)
-        self.dense_prompts = config.dense_prompts
-        if config.dense_prompts:
-            # 0: positive clicks, 1: negative clicks, 2: inside the box
-            self.dense_prompt_embed = nn.Embedding(3, embed_dim)
         self.text_embed_dim = config.text_embed_dim
         if config.text_embed_dim > 0:
             # E -> C: the paper adds "a projection" of the CLIP embedding; an MLP gives the tiny model room
@@ -137,44 +128,11 @@ class PromptEncoder(nn.Module):
         corner = torch.cat([self.point_embedding(2), self.point_embedding(3)])  # 2 x C
         return emb + corner
 
-    def dense_prompt_maps(self, points: tuple[torch.Tensor, torch.Tensor] | None, boxes: torch.Tensor | None,
-                          batch: int) -> torch.Tensor:
-        """Points and box drawn on the h x w embedding grid: B x 3 x h x w.
-
-        Map 0 (1) is the largest of a Gaussian of one grid cell's standard deviation around every
-        positive (negative) point; map 2 the fraction of each cell the box covers. Coordinates are
-        input-frame pixels, as for the sparse tokens.
-        """
-        h, w = self.image_embedding_size
-        device = self.no_mask_embed.weight.device
-        cell = self.input_image_size[0] / h  # pixels per grid cell
-        ys = (torch.arange(h, device=device, dtype=torch.float32) + 0.5) * cell  # h: cell centres
-        xs = (torch.arange(w, device=device, dtype=torch.float32) + 0.5) * cell  # w
-        maps = torch.zeros((batch, 3, h, w), device=device)
-        if points is not None:
-            coords, labels = points  # B x N x 2, B x N
-            coords = coords.float() + 0.5
-            d2 = ((xs[None, None, None, :] - coords[..., 0, None, None]) ** 2
-                  + (ys[None, None, :, None] - coords[..., 1, None, None]) ** 2)  # B x N x h x w
-            bump = torch.exp(-d2 / (2 * cell**2))
-            for channel, label in ((0, LABEL_POSITIVE), (1, LABEL_NEGATIVE)):
-                mine = (labels == label)[..., None, None]  # B x N x 1 x 1
-                maps[:, channel] = torch.where(mine, bump, 0.0).amax(dim=1) if coords.shape[1] else 0.0
-        if boxes is not None:
-            x0, y0, x1, y1 = boxes.float().unbind(-1)  # B each
-            cover_x = ((torch.minimum(x1[:, None], xs + cell / 2) - torch.maximum(x0[:, None], xs - cell / 2))
-                       .clamp(min=0) / cell)  # B x w
-            cover_y = ((torch.minimum(y1[:, None], ys + cell / 2) - torch.maximum(y0[:, None], ys - cell / 2))
-                       .clamp(min=0) / cell)  # B x h
-            maps[:, 2] = cover_y[:, :, None] * cover_x[:, None, :]
-        return maps
-
     def dense_is_no_mask(self, points: tuple[torch.Tensor, torch.Tensor] | None, boxes: torch.Tensor | None,
                          masks: torch.Tensor | None) -> bool:
         """Whether :meth:`forward`'s dense embedding for these prompts is the shared "no mask" one (no mask
-        prompt, and no point or box drawn into it): then the decoder may reuse its per-image preparation
-        (``MaskDecoder.prepare_image``)."""
-        return masks is None and not (self.dense_prompts and (points is not None or boxes is not None))
+        prompt): then the decoder may reuse its per-image preparation (``MaskDecoder.prepare_image``)."""
+        return masks is None
 
     def embed_embeddings(self, embeddings: torch.Tensor) -> torch.Tensor:
         """A text / image embedding prompt B x E -> one sparse token B x 1 x C.
@@ -228,7 +186,4 @@ class PromptEncoder(nn.Module):
         else:
             h, w = self.image_embedding_size
             dense = self.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(bs, -1, h, w)
-        if self.dense_prompts and (points is not None or boxes is not None):
-            maps = self.dense_prompt_maps(points, boxes, bs)  # B x 3 x h x w
-            dense = dense + torch.einsum("bkhw,kc->bchw", maps, self.dense_prompt_embed.weight)
         return sparse, dense

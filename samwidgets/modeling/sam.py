@@ -14,7 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .click_maps import ClickMapPromptEncoder
 from .config import SamConfig
+from .high_res_decoder import HighResMaskDecoder
 from .image_encoder import ImageEncoderViT
 from .image_encoder_cnn import ImageEncoderCNN
 from .mask_decoder import MaskDecoder
@@ -42,8 +44,9 @@ class Sam(nn.Module):
         self.config = config
         # the official ViT, MobileSAM's TinyViT, or the convolutional encoder of recipes/bsds_cnn
         self.image_encoder = IMAGE_ENCODERS[config.encoder_type](config)
-        self.prompt_encoder = PromptEncoder(config)
-        self.mask_decoder = MaskDecoder(config)
+        # the bundled CNN model's extensions (click maps, early features) subclass the plain parts
+        self.prompt_encoder = (ClickMapPromptEncoder if config.dense_prompts else PromptEncoder)(config)
+        self.mask_decoder = (HighResMaskDecoder if config.high_res_features else MaskDecoder)(config)
         self.reset_pixel_buffers()
 
     def reset_pixel_buffers(self) -> None:
