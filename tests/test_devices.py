@@ -82,7 +82,7 @@ def test_tolerances_are_the_cpus_own_on_the_cpu_and_wider_on_a_gpu():
 def test_the_notebooks_model_is_on_the_test_device(test_device):
     """The notebooks call load_model(MODEL) without a device: the GPU when there is one. On the GPU run
     (tests/device/run.sh, SAMWIDGETS_TEST_DEVICE=cuda) this says the notebook series runs its model on CUDA."""
-    sam = load_model("default")
+    sam = load_model("default_cnn")
     assert sam.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
     if test_device.type == "cuda":
         assert sam.device.type == "cuda" and not torch.backends.cuda.matmul.allow_tf32

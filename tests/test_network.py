@@ -80,7 +80,7 @@ def test_auto_offline_is_the_bundled_model_at_once(monkeypatch, tmp_path):
     monkeypatch.setenv("SAMWIDGETS_CACHE_DIR", str(tmp_path))  # an empty cache
     monkeypatch.setattr(network.socket, "create_connection", no_network)
     choice = choose_model("auto", device="cpu")
-    assert choice.name == "default" and choice.auto
+    assert choice.name == "default_cnn" and choice.auto
     assert "mobile_sam cannot be downloaded" in choice.reason and OFFLINE_ENV in choice.reason
 
 
@@ -106,13 +106,13 @@ def test_auto_takes_a_cached_file_without_asking_the_network(monkeypatch, tmp_pa
 
 
 def test_the_environment_overrides_model(monkeypatch, capsys):
-    monkeypatch.setenv(MODEL_ENV, "default")
+    monkeypatch.setenv(MODEL_ENV, "default_cnn")
     choice = choose_model("vit_h")
-    assert choice.name == "default" and not choice.auto
-    assert choice.reason == f"${MODEL_ENV} = 'default' overrides MODEL = 'vit_h'"
-    sam = load_model("vit_h")  # no download: the environment says default
+    assert choice.name == "default_cnn" and not choice.auto
+    assert choice.reason == f"${MODEL_ENV} = 'default_cnn' overrides MODEL = 'vit_h'"
+    sam = load_model("vit_h")  # no download: the environment says the bundled model
     assert models.is_bundled(sam)
-    assert f"model: default (${MODEL_ENV}" in capsys.readouterr().out
+    assert f"model: default_cnn (${MODEL_ENV}" in capsys.readouterr().out
 
 
 def test_a_named_model_is_not_replaced_when_its_download_fails(monkeypatch):

@@ -95,8 +95,8 @@ def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
 # ---------------------------------------------------------------------------------------------- models
 
 
-def test_default_is_the_bundled_model() -> None:
-    sam = load_model("default")
+def test_default_cnn_is_the_bundled_model() -> None:
+    sam = load_model("default_cnn")
     assert is_bundled(sam) and not sam.training
     assert "bundled" in describe_model(sam)
     assert "CNN encoder (widths 32-48-96-192-256" in describe_model(sam)  # not the unused ViT fields
@@ -107,13 +107,21 @@ def test_default_is_the_bundled_model() -> None:
     assert sam2.startswith("SAM 2: 1024 px input, Hiera encoder (width 96, stages 1-2-7-2)")
     mobile = describe_model(sam_model_registry["vit_t"]())
     assert mobile.startswith("MobileSAM: 1024 px input, TinyViT encoder (widths 64-128-160-320, 12 blocks)")
-    assert is_bundled(load_model("default_cnn"))
+    assert is_bundled(load_model())  # the notebooks' fallback, and load_model's default
+
+
+def test_the_old_name_default_still_loads_the_bundled_model_with_a_warning(capsys) -> None:
+    """MODEL = "default" (the bundled model's name here before) keeps working, saying what it is called now."""
+    with pytest.warns(FutureWarning, match='MODEL = "default" is now MODEL = "default_cnn"'):
+        sam = load_model("default")
+    assert is_bundled(sam)
+    assert "model: default_cnn (MODEL = 'default')" in capsys.readouterr().out
 
 
 def test_model_name_for_titles() -> None:
     from samwidgets.modeling import CONFIGS, SamConfig
 
-    assert model_name(load_model("default")) == "the bundled model"
+    assert model_name(load_model("default_cnn")) == "the bundled model"
     assert model_name(sam_model_registry["vit_t"]()) == "MobileSAM"
     vit_b_like = sam_model_registry["default_tiny"]()
     vit_b_like.config = CONFIGS["vit_b"]  # told by the configuration alone: no 93 M parameters built here

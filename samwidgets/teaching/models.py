@@ -1,4 +1,4 @@
-"""The notebooks' ``MODEL`` setting: "auto", "default" (the bundled model), an official name, or a path.
+"""The notebooks' ``MODEL`` setting: "auto", "default_cnn" (the bundled model), an official name, or a path.
 
 ``MODEL = "auto"`` picks the best model this machine can get, and says which and why:
 
@@ -8,7 +8,11 @@
   download fails.
 
 ``$SAMWIDGETS_MODEL`` overrides the cell's ``MODEL`` in every notebook at once (a teacher sets it once): any
-registered name, "auto", "default" or a checkpoint path.
+registered name, "auto" or a checkpoint path.
+
+The bundled model has one name everywhere, ``BUNDLED_MODEL_NAME`` ("default_cnn"): here, in the commands'
+``--model`` and in ``from_pretrained``. ``MODEL = "default"``, its name here before, still loads it, with a
+FutureWarning: "default" is vit_h in ``sam_model_registry``, as in the reference.
 """
 
 from __future__ import annotations
@@ -32,7 +36,10 @@ __all__ = ["MODEL_ENV", "MODEL_NAMES", "ModelChoice", "choose_model", "describe_
 
 #: What the setup cell's ``MODEL`` may be: "auto", the bundled model (offline), an official SAM checkpoint or
 #: MobileSAM's (online); a checkpoint path works too.
-MODEL_NAMES = ("auto", "default", "vit_b", "vit_l", "vit_h", "mobile_sam")
+MODEL_NAMES = ("auto", BUNDLED_MODEL_NAME, "vit_b", "vit_l", "vit_h", "mobile_sam")
+
+#: The bundled model's name here before it had one name everywhere: still loads it, with a FutureWarning.
+OLD_BUNDLED_NAME = "default"
 
 #: The environment variable that overrides ``MODEL`` in every notebook.
 MODEL_ENV = "SAMWIDGETS_MODEL"
@@ -69,7 +76,7 @@ def choose_model(name: str = "auto", device: str | torch.device | None = None,
         return ModelChoice(wanted, f"auto: {machine}, and {wanted}'s file is in the cache", auto=True)
     reachable, why_not = can_reach(get_checkpoint_spec(wanted).url, timeout)
     if not reachable:
-        return ModelChoice("default", f"auto: {machine}, but {wanted} cannot be downloaded ({why_not}): the "
+        return ModelChoice(BUNDLED_MODEL_NAME, f"auto: {machine}, but {wanted} cannot be downloaded ({why_not}): the "
                                       "bundled model, which needs no download", auto=True)
     size = get_checkpoint_spec(wanted).size
     megabytes = "size unknown" if size is None else f"{size / 1e6:.0f} MB"
@@ -77,12 +84,13 @@ def choose_model(name: str = "auto", device: str | torch.device | None = None,
                                f"({megabytes}, downloaded once)", auto=True)
 
 
-def load_model(name: str = "default", device: str | torch.device | None = None) -> Sam | SAM2Base:
+def load_model(name: str = BUNDLED_MODEL_NAME, device: str | torch.device | None = None) -> Sam | SAM2Base:
     """The model a notebook runs on, in eval mode.
 
-    "default" (or "default_cnn") is the small model bundled with samwidgets: no download, runs on a laptop
-    CPU. "vit_b", "vit_l" and "vit_h" are the official SAM checkpoints (375 MB, 1.2 GB, 2.6 GB), and
-    "mobile_sam" (also "vit_t") MobileSAM's (41 MB, seconds per image on a CPU), downloaded once into the
+    "default_cnn" is the small model bundled with samwidgets: no download, runs on a laptop CPU ("default",
+    its earlier name here, still works, with a FutureWarning). "vit_b", "vit_l" and "vit_h" are the official
+    SAM checkpoints (375 MB, 1.2 GB, 2.6 GB), and "mobile_sam" (also "vit_t") MobileSAM's (41 MB, seconds
+    per image on a CPU), downloaded once into the
     cache directory and checked against their sha256. A path to a checkpoint file of one of these models
     works too. A SAM 2 name ("sam2.1_hiera_tiny", ...) gives a SAM 2 model, for ``SAM2ImagePredictor``
     (09_sam_family.ipynb; the other notebooks run SAM's predictor). "auto" and ``$SAMWIDGETS_MODEL``: see
@@ -92,9 +100,14 @@ def load_model(name: str = "default", device: str | torch.device | None = None) 
         raise ValueError(f"MODEL must be one of {', '.join(map(repr, MODEL_NAMES))} or a checkpoint path, "
                          f"got {name!r}")
     choice = choose_model(name, device)
+    if choice.name == OLD_BUNDLED_NAME:
+        warnings.warn(f'MODEL = "{OLD_BUNDLED_NAME}" is now MODEL = "{BUNDLED_MODEL_NAME}", the bundled model\'s '
+                      f'name everywhere ("{OLD_BUNDLED_NAME}" is vit_h in sam_model_registry, as in the reference)',
+                      FutureWarning, stacklevel=2)
+        choice = ModelChoice(BUNDLED_MODEL_NAME, choice.reason, choice.auto)
     if choice.auto or choice.name != name:
         print(f"model: {choice.name} ({choice.reason})")
-    if choice.name in ("default", BUNDLED_MODEL_NAME):
+    if choice.name == BUNDLED_MODEL_NAME:
         return load_default(device=device)
     try:
         return from_pretrained(choice.name, device=device).eval()
