@@ -1,5 +1,6 @@
-"""Shared fixtures: the reference-parity data and a tiny model built from it, and the device the device-aware
-tests run on (``test_device``: $SAMWIDGETS_TEST_DEVICE, the CPU by default; see tests/on_device.py)."""
+"""Shared fixtures: the reference-parity data and a tiny model built from it, the small SAM 2 model's file
+(``small``), and the device the device-aware tests run on (``test_device``: $SAMWIDGETS_TEST_DEVICE, the CPU by
+default; see tests/on_device.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 import torch
 from hypothesis import settings
 from on_device import device_from_env, full_precision
+from sam2_small import load_small
 
 from samwidgets import SamConfig, SamPredictor, build_sam
 from samwidgets.io.network import OFFLINE_ENV
@@ -55,6 +57,12 @@ def tiny_predictor(tiny_sam, parity) -> SamPredictor:
     return predictor
 
 
+@pytest.fixture(scope="module")
+def small() -> dict:
+    """The small SAM 2 model's file, sam2_parity_small.pt (see tests/sam2_small.py, which builds the model)."""
+    return load_small()
+
+
 @pytest.fixture(scope="session")
 def test_device() -> torch.device:
     """The device of the device-aware tests: $SAMWIDGETS_TEST_DEVICE ("cpu" when unset), TF32 off on a GPU.
@@ -86,8 +94,29 @@ def device_predictor(device_sam, parity) -> SamPredictor:
 
 @pytest.fixture()
 def local_downloads(monkeypatch):
-    """Downloads allowed, for tests that serve their files on 127.0.0.1: samwidgets' offline mode off."""
+    """Downloads allowed, for tests that serve their files on 127.0.0.1: samwidgets' offline mode off, and no
+    proxy (from the environment of the machine running the tests) between the client and 127.0.0.1."""
     monkeypatch.delenv(OFFLINE_ENV, raising=False)
+    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("no_proxy", "*")
+    monkeypatch.setenv("NO_PROXY", "*")
+
+
+@pytest.fixture()
+def without_onnx(monkeypatch):
+    """``import onnx`` fails (ImportError) for the test, as on a machine without the package installed: for the
+    tests of the message that says what to install (the ONNX exports of SAM and SAM 2)."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_onnx(name, *args, **kwargs):
+        if name == "onnx":
+            raise ImportError("No module named 'onnx'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_onnx)
 
 
 def pytest_addoption(parser):

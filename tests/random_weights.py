@@ -10,6 +10,9 @@ The scales keep activations of order one through a deep random network, so the o
 (logits of both signs): weights uniform with standard deviation 1/sqrt(fan-in), norms' scales near 1,
 small biases, positive BatchNorm variances; the last layer of the decoder's hypernetwork MLPs four times
 larger, so that mask logits span several units.
+
+SAM 2's test picture (:func:`test_image`) is made here too, from the same kind of numbers, so that the
+recording script (run with the reference packages only) and the tests draw the same picture.
 """
 
 from __future__ import annotations
@@ -93,6 +96,21 @@ def portable_uniform(seed: int, n: int) -> np.ndarray:
         z = (z ^ (z >> np.uint64(32))) * np.uint64(0xD6E8FEB86659FD93)
         z = z ^ (z >> np.uint64(32))
     return (z >> np.uint64(11)).astype(np.float64) / float(2**52) - 1.0
+
+
+def test_image(h: int, w: int, seed: int) -> np.ndarray:
+    """SAM 2's test picture, H x W x 3 uint8: a smooth picture with a few regions (a red disc, a green rectangle)
+    and a little texture (:func:`portable_uniform`); the recording scripts and the tests make the same one."""
+    y, x = np.mgrid[0:h, 0:w] / max(h, w)
+    img = np.zeros((h, w, 3))
+    img[..., 0] = 60 + 150 * (((x - 0.35) ** 2 + (y - 0.4) ** 2) < 0.06)
+    img[..., 1] = 40 + 170 * ((x > 0.55) & (y > 0.2) & (y < 0.7))
+    img[..., 2] = 110 + 70 * np.sin(9 * x + 4 * y)
+    img += 12 * portable_uniform(seed, h * w * 3).reshape(h, w, 3)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+test_image.__test__ = False  # a helper, not a test (pytest would collect it where a test module imports it)
 
 
 EMBEDDING_TABLES = ("iou_token", "mask_tokens", "obj_score_token", "point_embeddings", "not_a_point_embed",

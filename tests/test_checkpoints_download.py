@@ -161,13 +161,9 @@ def server(payload: bytes) -> Iterator[Served]:
 
 
 @pytest.fixture(autouse=True)
-def fast_and_local(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No back-off waits, no proxies between the client and 127.0.0.1."""
+def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No back-off waits between retries (the proxies are cleared by ``local_downloads``, see pytestmark)."""
     monkeypatch.setattr(download_module, "RETRY_BACKOFF_S", 0.0)
-    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("no_proxy", "*")
-    monkeypatch.setenv("NO_PROXY", "*")
 
 
 @pytest.fixture

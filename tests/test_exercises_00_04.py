@@ -68,6 +68,14 @@ def whole_named(scene: Scene, name: str) -> int:
     return next(j for j in range(len(scene)) if scene.names[j] == name and scene.levels[j] == 0)
 
 
+def assert_exercise(check, answer, *args, capsys) -> str:
+    """Two of the three outcomes of ``check(answer, *args)``, for the exercises of this file: without an answer
+    (None) it says "not answered" and raises nothing, and it accepts the solution's ``answer``; returns what it
+    printed when it accepted. (The third, a wrong answer rejected with a hint, is each test's own.)"""
+    unanswered(check, *args, capsys=capsys)
+    return accepted(check, answer, *args, capsys=capsys)
+
+
 # -- 00_quickstart -------------------------------------------------------------------------------------------
 
 
@@ -88,9 +96,8 @@ def solve_one_click(predictor: SamPredictor, scene: Scene, name: str) -> tuple[f
 
 def test_one_click_quickstart(predictor, quickstart_scenes, capsys) -> None:
     scene = quickstart_scenes[2]
-    unanswered(check_one_click, predictor, scene, "die", capsys=capsys)
     x, y, k = solve_one_click(predictor, scene, "die")
-    accepted(check_one_click, (x, y, k), predictor, scene, "die", capsys=capsys)
+    assert_exercise(check_one_click, (x, y, k), predictor, scene, "die", capsys=capsys)
     assert "(x, y) = (column, row)" in rejected(check_one_click, (y, x, k), predictor, scene, "die")
     wrong_k = next(i for i in range(3) if i != k)
     masks, _, _ = predictor.predict(point_coords=np.array([[x, y]]), point_labels=np.array([1]))
@@ -126,9 +133,8 @@ def annotate_with_canvas(predictor: SamPredictor, scenes: list[Scene], path, ima
 
 def test_saved_objects_quickstart(predictor, quickstart_scenes, tmp_path, capsys) -> None:
     scene = quickstart_scenes[2]
-    unanswered(check_saved_objects, scene, "scene_c.png", capsys=capsys)
     path = annotate_with_canvas(predictor, quickstart_scenes, tmp_path / "solution" / "annotations.json")
-    accepted(check_saved_objects, path, scene, "scene_c.png", capsys=capsys)
+    assert_exercise(check_saved_objects, path, scene, "scene_c.png", capsys=capsys)
     assert "holds no image called scene_d.png" in rejected(check_saved_objects, path, scene, "scene_d.png")
     # one object only: the canvas's first object, kept alone
     canvas = SamCanvas(predictor, [s.image for s in quickstart_scenes], names=["a.png", "b.png", "scene_c.png"])
@@ -173,10 +179,9 @@ def solve_padding(image: np.ndarray, model: Sam) -> tuple[int, int]:
 
 def test_padding_tokens_architecture(small_sam, capsys) -> None:
     portrait = unseen_photos()["grace_hopper"]  # 600 x 512: taller than wide
-    unanswered(check_padding_tokens, portrait, small_sam, capsys=capsys)
     columns, tokens = solve_padding(portrait, small_sam)
     assert (columns, tokens) == (150, 9 * 64)
-    accepted(check_padding_tokens, (columns, tokens), portrait, small_sam, capsys=capsys)
+    assert_exercise(check_padding_tokens, (columns, tokens), portrait, small_sam, capsys=capsys)
     assert "resized" in rejected(check_padding_tokens, (512, tokens), portrait, small_sam)
     assert "not padding only" in rejected(check_padding_tokens, (columns, round(columns / 16 * 64)), portrait,
                                           small_sam)
@@ -192,10 +197,9 @@ def solve_grid_cell(click: np.ndarray, original_size: tuple[int, int], sam: Sam)
 def test_grid_cell_architecture(sam, capsys) -> None:
     scene = SceneGenerator(image_size=256)(HELD_OUT_SEED_START + 111)
     click = np.array([interior_centre(scene.masks[5])])  # the face of section 1
-    unanswered(check_grid_cell, click, (256, 256), sam, capsys=capsys)
     row, col = solve_grid_cell(click, (256, 256), sam)
     assert row != col
-    printed = accepted(check_grid_cell, (row, col), click, (256, 256), sam, capsys=capsys)
+    printed = assert_exercise(check_grid_cell, (row, col), click, (256, 256), sam, capsys=capsys)
     assert "positional encoding peaks" in printed
     assert "puts the column first" in rejected(check_grid_cell, (col, row), click, (256, 256), sam)
     unresized = (int(click[0, 1] // 16), int(click[0, 0] // 16))
@@ -218,10 +222,9 @@ def solve_decoder_tokens(model: Sam) -> tuple[int, int, int]:
 
 
 def test_decoder_tokens_architecture(small_sam, capsys) -> None:
-    unanswered(check_decoder_tokens, small_sam, capsys=capsys)
     counts = solve_decoder_tokens(small_sam)
     assert counts == (9, 7, 9)
-    accepted(check_decoder_tokens, counts, small_sam, capsys=capsys)
+    assert_exercise(check_decoder_tokens, counts, small_sam, capsys=capsys)
     assert "appends one more token" in rejected(check_decoder_tokens, (8, 7, 9), small_sam)
     assert "prompt's tokens alone" in rejected(check_decoder_tokens, (4, 2, 4), small_sam)
     assert "corners" in rejected(check_decoder_tokens, (9, 6, 9), small_sam)
@@ -250,10 +253,9 @@ def solve_focal_weight(logits: torch.Tensor, target: torch.Tensor, side: int = 3
 
 def test_focal_weight_training(rim_prediction, capsys) -> None:
     logits, target = rim_prediction
-    unanswered(check_focal_weight, logits, target, capsys=capsys)
     weight = solve_focal_weight(logits, target)
     assert weight > 100  # far from 20 at 384 px
-    accepted(check_focal_weight, weight, logits, target, capsys=capsys)
+    assert_exercise(check_focal_weight, weight, logits, target, capsys=capsys)
     assert "times more pixels" in rejected(check_focal_weight, 20, logits, target)
     assert "is 0." in rejected(check_focal_weight, weight / 2, logits, target)
     rejected(check_focal_weight, weight * 1.5, logits, target)
@@ -278,9 +280,8 @@ def solve_iou_head_loss(predictor: SamPredictor) -> float:
 
 def test_iou_head_loss_training(predictor, capsys) -> None:
     scenes = SceneGenerator(image_size=256)
-    unanswered(check_iou_head_loss, predictor, scenes, SECTION_2_SEEDS, capsys=capsys)
     mse = solve_iou_head_loss(predictor)
-    accepted(check_iou_head_loss, mse, predictor, scenes, SECTION_2_SEEDS, capsys=capsys)
+    assert_exercise(check_iou_head_loss, mse, predictor, scenes, SECTION_2_SEEDS, capsys=capsys)
     scores, true = iou_head_errors(predictor, scenes, SECTION_2_SEEDS)
     assert "root of the mean squared error" in rejected(check_iou_head_loss, float(np.sqrt(mse)), predictor, scenes,
                                                         SECTION_2_SEEDS)
@@ -317,9 +318,8 @@ def solve_winning_target(logits: torch.Tensor, square, learner: int = 2) -> torc
 
 def test_winning_target_training(tiny_candidates, capsys) -> None:
     logits, square = tiny_candidates
-    unanswered(check_winning_target, logits, capsys=capsys)
     target = solve_winning_target(logits, square)
-    accepted(check_winning_target, target, logits, capsys=capsys)
+    assert_exercise(check_winning_target, target, logits, capsys=capsys)
     assert "candidate 1 has the lowest" in rejected(check_winning_target, square(3, 9).bool(), logits)
     assert "shape" in rejected(check_winning_target, torch.ones(8, 8, dtype=torch.bool), logits)
 
@@ -352,9 +352,8 @@ def solve_box_margin(predictor: SamPredictor, scene: Scene, index: int, toleranc
 
 def test_box_margin_prompting(predictor, prompting_scene, capsys) -> None:
     tree = whole_named(prompting_scene, "tree")
-    unanswered(check_box_margin, predictor, prompting_scene, tree, capsys=capsys)
     margin = solve_box_margin(predictor, prompting_scene, tree)
-    accepted(check_box_margin, margin, predictor, prompting_scene, tree, capsys=capsys)
+    assert_exercise(check_box_margin, margin, predictor, prompting_scene, tree, capsys=capsys)
     assert "too loose already" in rejected(check_box_margin, margin + 8, predictor, prompting_scene, tree)
     if margin > 0:
         assert "still gives IoU" in rejected(check_box_margin, margin - 1, predictor, prompting_scene, tree)
@@ -391,9 +390,8 @@ def solve_fewest_clicks(predictor: SamPredictor, scene: Scene, index: int, goal:
 
 def test_fewest_clicks_prompting(predictor, prompting_scene, capsys) -> None:
     die = whole_named(prompting_scene, "die")
-    unanswered(check_fewest_clicks, predictor, prompting_scene, die, capsys=capsys)
     clicks = solve_fewest_clicks(predictor, prompting_scene, die)
-    accepted(check_fewest_clicks, clicks, predictor, prompting_scene, die, capsys=capsys)
+    assert_exercise(check_fewest_clicks, clicks, predictor, prompting_scene, die, capsys=capsys)
     target = prompting_scene.masks[die]
     # one click more than needed, a click that keeps the goal: it is reached before the last click
     mask = masks_after_clicks(predictor, clicks)[-1]
@@ -421,9 +419,8 @@ def solve_batched_points(predictor: SamPredictor, scene: Scene) -> torch.Tensor:
 
 
 def test_batched_points_prompting(predictor, prompting_scene, capsys) -> None:
-    unanswered(check_batched_points, predictor, prompting_scene, capsys=capsys)
     masks = solve_batched_points(predictor, prompting_scene)
-    accepted(check_batched_points, masks, predictor, prompting_scene, capsys=capsys)
+    assert_exercise(check_batched_points, masks, predictor, prompting_scene, capsys=capsys)
     centres = [interior_centre(prompting_scene.masks[j]) for j in np.flatnonzero(prompting_scene.levels == 0)]
     raw = torch.tensor(centres, dtype=torch.float)[:, None]  # not mapped to the model's frame
     unmapped, _, _ = predictor.predict_torch(raw, torch.ones(len(centres), 1, dtype=torch.int), multimask_output=True)
@@ -443,8 +440,7 @@ def largest_mask(masks: np.ndarray, scores: np.ndarray) -> int:
 def test_whole_picker_ambiguity(predictor, capsys) -> None:
     scenes = SceneGenerator(image_size=CONFIGS[BUNDLED_MODEL_NAME].image_size)
     seeds = range(EVALUATE_SEED_START, EVALUATE_SEED_START + 10)
-    unanswered(check_whole_picker, predictor, scenes, seeds, capsys=capsys)
-    accepted(check_whole_picker, largest_mask, predictor, scenes, seeds, capsys=capsys)
+    assert_exercise(check_whole_picker, largest_mask, predictor, scenes, seeds, capsys=capsys)
     assert "the most confident" in rejected(check_whole_picker, lambda masks, scores: int(np.argmax(scores)),
                                             predictor, scenes, seeds)
     assert "0, 1 or 2" in rejected(check_whole_picker, lambda masks, scores: 3, predictor, scenes, seeds)
@@ -466,8 +462,7 @@ def solve_starting_radii(scene: Scene, chain: list[int]) -> list[float]:
 
 def test_starting_radii_ambiguity(ambiguous_point, capsys) -> None:
     scene, chain, point = ambiguous_point
-    unanswered(check_starting_radii, scene, chain, point, capsys=capsys)
     radii = solve_starting_radii(scene, chain)
-    accepted(check_starting_radii, radii, scene, chain, point, capsys=capsys)
+    assert_exercise(check_starting_radii, radii, scene, chain, point, capsys=capsys)
     assert "won no round" in rejected(check_starting_radii, (4, 16, 48), scene, chain, point)
     assert "three positive radii" in rejected(check_starting_radii, (4, 16), scene, chain, point)

@@ -28,6 +28,7 @@ from samwidgets.modeling.fast import (
     FastDecoderAttention,
     FastMaskDecoder,
     FastSam,
+    Projections,
     attend,
     enable_fast_paths,
     fast_paths,
@@ -309,7 +310,7 @@ def test_decoder_attention_with_a_shared_side_equals_the_plain_per_prompt_attent
     expected = plain(q.expand(b, -1, -1), k.expand(b, -1, -1), k.expand(b, -1, -1))
     tol = tolerance(test_device, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(fast_attn(q, k, k), expected, **tol)
-    projected = {"k": fast_attn.project(k, "k")}  # an input projected beforehand gives the same
+    projected = Projections(k=fast_attn.project(k, "k"))  # an input projected beforehand gives the same
     torch.testing.assert_close(fast_attn(q, None, k, projected=projected), expected, **tol)
 
 
@@ -330,7 +331,7 @@ def test_few_tokens_meet_the_image_without_projecting_it(direction, batch_q, bat
         got = fast_attn(tokens, image, image)
     else:  # queries: the image; keys and values: the tokens
         expected = plain(image.expand(b, -1, -1), tokens.expand(b, -1, -1), tokens.expand(b, -1, -1))
-        projected = {"q": fast_attn.project(image, "q")} if direction.endswith("prepared") else None
+        projected = Projections(q=fast_attn.project(image, "q")) if direction.endswith("prepared") else None
         got = fast_attn(None if projected else image, tokens, tokens, projected=projected)
     torch.testing.assert_close(got, expected, **tolerance(test_device, atol=2e-5, rtol=1e-5))
 

@@ -7,16 +7,14 @@ mobile_sam package (mobilesam-mirror) at the real TinyViT sizes, with the portab
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import threading
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from local_server import serving
 from random_weights import random_state_dict, read_shapes
 
 from samwidgets import SamAutomaticMaskGenerator, SamPredictor, from_pretrained, sam_model_registry
@@ -163,26 +161,15 @@ def test_the_registry_pins_the_official_file():
 @pytest.fixture()
 def served(official_file) -> Iterator[str]:
     """The official-format file served over HTTP on 127.0.0.1 (what from_pretrained downloads)."""
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(official_file.parent))
-    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/{official_file.name}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serving(official_file) as url:
+        yield url
 
 
 @pytest.mark.usefixtures("local_downloads")
-def test_from_pretrained_by_name_downloads_checks_and_builds(served, official_file, tmp_path, monkeypatch):
+def test_from_pretrained_by_name_downloads_checks_and_builds(served, official_file, tmp_path):
     from samwidgets.hub.checkpoints import DownloadError
     from samwidgets.hub.registry import DESCENDANT_CHECKPOINTS, get_checkpoint_spec
 
-    for var in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("no_proxy", "*")
     data = official_file.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
     wrong = CheckpointSpec("mobile_sam", served, len(data), CONFIGS["vit_t"], sha256="0" * 64)
@@ -250,9 +237,6 @@ def test_model_auto_downloads_mobile_sam_on_a_cpu_then_works_offline(served, off
     from samwidgets.io.network import OFFLINE_ENV
     from samwidgets.teaching import is_bundled, load_model
 
-    for var in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("no_proxy", "*")
     monkeypatch.setenv("SAMWIDGETS_CACHE_DIR", str(tmp_path))
     data = official_file.read_bytes()
     register_checkpoint(CheckpointSpec("mobile_sam", served, len(data), CONFIGS["vit_t"],

@@ -7,6 +7,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from onnx_prompts import onnx_prompt
 from small_configs import CNN_SMALL
 
 from samwidgets import SamPredictor, build_sam, load_default
@@ -36,14 +37,7 @@ def bundled_session(bundled, tmp_path_factory):
 
 def onnx_inputs(predictor: SamPredictor, points=None, labels=None, box=None, mask_input=None) -> dict:
     """The reference demo's inputs: coordinates in the resized frame, a padding point when there is no box."""
-    coords, codes = np.zeros((0, 2)), np.zeros(0)
-    if points is not None:
-        coords, codes = np.asarray(points, float), np.asarray(labels, float)
-    if box is not None:
-        coords = np.concatenate([coords, np.asarray(box, float).reshape(2, 2)])
-        codes = np.concatenate([codes, [2, 3]])
-    else:
-        coords, codes = np.concatenate([coords, [[0.0, 0.0]]]), np.concatenate([codes, [-1]])
+    coords, codes = onnx_prompt(points, labels, box)
     coords = predictor.transform.apply_coords(coords, predictor.original_size)
     size = predictor.model.config.low_res_mask_size
     return {
@@ -180,17 +174,8 @@ def test_with_and_without_dense_prompt_maps(tmp_path, dense_prompts):
         assert_same(session.run(None, onnx_inputs(predictor, **prompt)), ours, slice(1, 4))
 
 
-def test_export_without_onnx_says_what_to_install(bundled, tmp_path, monkeypatch):
-    import builtins
-
-    real_import = builtins.__import__
-
-    def no_onnx(name, *args, **kwargs):
-        if name == "onnx":
-            raise ImportError("No module named 'onnx'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_onnx)
+@pytest.mark.usefixtures("without_onnx")
+def test_export_without_onnx_says_what_to_install(bundled, tmp_path):
     with pytest.raises(ImportError, match="pip install onnx onnxruntime"):
         export_onnx(bundled[0], tmp_path / "x.onnx")
     assert not (tmp_path / "x.onnx").exists()

@@ -13,16 +13,16 @@ threshold), area, bbox, point_coords and crop_box (equal), predicted_iou and sta
 from __future__ import annotations
 
 import math
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from sam2_small import build_small, float_state_dict
 
 from samwidgets.inference import amg_utils as amg
 from samwidgets.inference.cache import EmbeddingCache
-from samwidgets.sam2 import SAM2AutomaticMaskGenerator, SAM2Base, VideoWeightsIgnoredWarning, build_sam2
+from samwidgets.sam2 import SAM2AutomaticMaskGenerator, SAM2Base
 
 DATA = Path(__file__).parent / "data"
 SCORE_ATOL = 1e-4
@@ -37,15 +37,11 @@ def recorded() -> dict:
 
 
 @pytest.fixture(scope="module")
-def model(recorded) -> SAM2Base:
+def model(recorded, small) -> SAM2Base:
     """The parity test's small model (base config, Hydra overrides, weights) with the recorded decoder weights."""
-    small = torch.load(DATA / "sam2_parity_small.pt", weights_only=False)
-    state_dict = {k: v.float() for k, v in small["state_dict"].items()}
+    state_dict = float_state_dict(small)
     state_dict.update({k: v.float() for k, v in recorded["decoder_weights"].items()})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", VideoWeightsIgnoredWarning)
-        return build_sam2(small["base_config"], {"model": state_dict}, device="cpu",
-                          hydra_overrides_extra=small["overrides"])
+    return build_small(small, {"model": state_dict})
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 from random_weights import read_shapes
+from sam2_small import build_small, float_state_dict
 
 from samwidgets.sam2 import (
     CONFIGS,
@@ -47,20 +48,9 @@ def meta_model(config: Sam2Config) -> SAM2Base:
         return SAM2Base(config)
 
 
-@pytest.fixture(scope="module")
-def small() -> dict:
-    return torch.load(DATA / "sam2_parity_small.pt", weights_only=False)
-
-
 @pytest.fixture()
 def small_state_dict(small) -> dict[str, torch.Tensor]:
-    return {k: v.float() for k, v in small["state_dict"].items()}
-
-
-def build_small(small, checkpoint):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", VideoWeightsIgnoredWarning)
-        return build_sam2(small["base_config"], checkpoint, device="cpu", hydra_overrides_extra=small["overrides"])
+    return float_state_dict(small)
 
 
 # ---- configurations ---------------------------------------------------------------------------------------------

@@ -10,18 +10,16 @@ the exported ``torch.where`` / ``argmax`` are checked both ways.
 
 from __future__ import annotations
 
-import warnings
-from pathlib import Path
-
 import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
+from onnx_prompts import onnx_prompt
+from sam2_small import build_small
 
-from samwidgets.sam2 import SAM2Base, SAM2ImagePredictor, VideoWeightsIgnoredWarning, build_sam2
+from samwidgets.sam2 import SAM2Base, SAM2ImagePredictor
 from samwidgets.sam2.onnx import INPUT_NAMES, OUTPUT_NAMES, SAM2OnnxModel, export_sam2_onnx, image_inputs
 
-DATA = Path(__file__).parent / "data"
 TOLERANCE = 1e-4  # max abs difference of logits and scores
 STABILITY_THRESH = 0.86
 DYNAMIC_MULTIMASK = ("++model.sam_mask_decoder_extra_args.dynamic_multimask_via_stability=true",
@@ -37,17 +35,8 @@ PROMPTS = {  # on the 36 x 52 image of sam2_parity_small.pt
 
 
 @pytest.fixture(scope="module")
-def small() -> dict:
-    return torch.load(DATA / "sam2_parity_small.pt", weights_only=False)
-
-
-@pytest.fixture(scope="module")
 def model(small) -> SAM2Base:
-    state_dict = {k: v.float() for k, v in small["state_dict"].items()}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", VideoWeightsIgnoredWarning)
-        return build_sam2(small["base_config"], {"model": state_dict}, device="cpu",
-                          hydra_overrides_extra=[*small["overrides"], *DYNAMIC_MULTIMASK], apply_postprocessing=False)
+    return build_small(small, extra_overrides=DYNAMIC_MULTIMASK, apply_postprocessing=False)
 
 
 @pytest.fixture(scope="module")
@@ -70,14 +59,7 @@ def onnx_inputs(predictor: SAM2ImagePredictor, points=None, labels=None, box=Non
                 padding: bool = True) -> dict[str, np.ndarray]:
     """SAM 1's ONNX convention: clicks, then the box's corners (labels 2, 3), else a padding point (label -1);
     coordinates stretched to the model's S x S input frame. ``padding=False``: never a padding point."""
-    coords, codes = np.zeros((0, 2)), np.zeros(0)
-    if points is not None:
-        coords, codes = np.asarray(points, float), np.asarray(labels, float)
-    if box is not None:
-        coords = np.concatenate([coords, np.asarray(box, float).reshape(2, 2)])
-        codes = np.concatenate([codes, [2, 3]])
-    elif padding:
-        coords, codes = np.concatenate([coords, [[0.0, 0.0]]]), np.concatenate([codes, [-1]])
+    coords, codes = onnx_prompt(points, labels, box, padding)
     h, w = predictor._orig_hw[0]
     size = predictor.model.image_size
     coords = coords / np.array([w, h]) * size
@@ -196,17 +178,8 @@ def test_export_leaves_the_model_as_it_was(model):
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
-def test_export_without_onnx_says_what_to_install(model, tmp_path, monkeypatch):
-    import builtins
-
-    real_import = builtins.__import__
-
-    def no_onnx(name, *args, **kwargs):
-        if name == "onnx":
-            raise ImportError("No module named 'onnx'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_onnx)
+@pytest.mark.usefixtures("without_onnx")
+def test_export_without_onnx_says_what_to_install(model, tmp_path):
     with pytest.raises(ImportError, match="pip install onnx onnxruntime"):
         export_sam2_onnx(model, tmp_path / "x.onnx")
     assert not (tmp_path / "x.onnx").exists()

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from random_weights import portable_random_weights, portable_uniform, read_shapes
+from random_weights import portable_random_weights, read_shapes, test_image
+from sam2_small import float_state_dict
 
 from samwidgets.sam2 import SAM2ImagePredictor, VideoWeightsIgnoredWarning, build_sam2
 
@@ -26,21 +27,6 @@ DATA = Path(__file__).parent / "data"
 LOGIT_ATOL = 1e-4
 EMBED_ATOL = 1e-5
 
-
-
-
-def test_image(h: int, w: int, seed: int) -> np.ndarray:
-    """The recording script's picture generator (same code): H x W x 3 uint8."""
-    y, x = np.mgrid[0:h, 0:w] / max(h, w)
-    img = np.zeros((h, w, 3))
-    img[..., 0] = 60 + 150 * (((x - 0.35) ** 2 + (y - 0.4) ** 2) < 0.06)
-    img[..., 1] = 40 + 170 * ((x > 0.55) & (y > 0.2) & (y < 0.7))
-    img[..., 2] = 110 + 70 * np.sin(9 * x + 4 * y)
-    img += 12 * portable_uniform(seed, h * w * 3).reshape(h, w, 3)
-    return np.clip(img, 0, 255).astype(np.uint8)
-
-
-test_image.__test__ = False  # a helper, not a test
 
 
 def max_diff(ours, reference) -> float:
@@ -81,14 +67,9 @@ def check_case(predictor: SAM2ImagePredictor, expected: dict, low_res_every: int
 
 # ---- the small model --------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def small() -> dict:
-    return torch.load(DATA / "sam2_parity_small.pt", weights_only=False)
-
-
-@pytest.fixture(scope="module")
 def small_model(small):
     """samwidgets' build_sam2 with the reference's own arguments: base config, Hydra overrides, checkpoint."""
-    state_dict = {k: v.float() for k, v in small["state_dict"].items()}
+    state_dict = float_state_dict(small)
     with pytest.warns(VideoWeightsIgnoredWarning):
         model = build_sam2(small["base_config"], {"model": state_dict}, device="cpu",
                            hydra_overrides_extra=small["overrides"])

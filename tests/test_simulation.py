@@ -4,14 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from samwidgets.training.simulation import (
-    NUM_ROUNDS,
-    mask_boxes,
-    noisy_boxes,
-    rounds_without_new_point,
-    sample_error_points,
-    sample_uniform_points,
-)
+from samwidgets.training import simulation
 
 
 def _random_masks(b=64, h=40, w=50, seed=0) -> torch.Tensor:
@@ -27,7 +20,7 @@ def _random_masks(b=64, h=40, w=50, seed=0) -> torch.Tensor:
 
 def test_first_point_lies_in_the_mask():
     masks = _random_masks()
-    coords, found = sample_uniform_points(masks, torch.Generator().manual_seed(1))
+    coords, found = simulation.sample_uniform_points(masks, torch.Generator().manual_seed(1))
     assert found.all()
     xs, ys = coords[:, 0].long(), coords[:, 1].long()
     assert masks[torch.arange(len(masks)), ys, xs].all()
@@ -38,7 +31,7 @@ def test_uniform_sampling_covers_the_mask_evenly():
     mask[0, 1:3, 1:3] = True  # 4 pixels
     g = torch.Generator().manual_seed(0)
     counts = torch.zeros(4, 4)
-    coords, _ = sample_uniform_points(mask.expand(4000, 4, 4), g)
+    coords, _ = simulation.sample_uniform_points(mask.expand(4000, 4, 4), g)
     for x, y in coords.long().tolist():
         counts[y, x] += 1
     assert counts[~mask[0]].sum() == 0
@@ -46,21 +39,21 @@ def test_uniform_sampling_covers_the_mask_evenly():
 
 
 def test_empty_mask_reports_not_found():
-    coords, found = sample_uniform_points(torch.zeros(2, 5, 5, dtype=torch.bool))
+    coords, found = simulation.sample_uniform_points(torch.zeros(2, 5, 5, dtype=torch.bool))
     assert not found.any() and (coords == 0).all()
 
 
 def test_mask_boxes_are_tight():
     masks = torch.zeros(2, 10, 12, dtype=torch.bool)
     masks[0, 2:5, 3:9] = True
-    assert mask_boxes(masks).tolist() == [[3.0, 2.0, 9.0, 5.0], [0.0, 0.0, 0.0, 0.0]]
+    assert simulation.mask_boxes(masks).tolist() == [[3.0, 2.0, 9.0, 5.0], [0.0, 0.0, 0.0, 0.0]]
 
 
 def test_box_noise_has_ten_percent_std_capped_at_20px():
     masks = torch.zeros(4000, 300, 300, dtype=torch.bool)
     masks[:2000, 100:150, 100:200] = True  # 100 wide, 50 tall: std 10 px and 5 px
     masks[2000:, 0:300, 0:300] = True  # 300 px sides: 30 px capped to 20
-    noisy = noisy_boxes(masks, torch.Generator().manual_seed(0))
+    noisy = simulation.noisy_boxes(masks, torch.Generator().manual_seed(0))
     small = noisy[:2000] - torch.tensor([100.0, 100.0, 200.0, 150.0])
     std = small.std(dim=0)
     assert abs(std[0] - 10) < 1 and abs(std[2] - 10) < 1 and abs(std[1] - 5) < 0.5 and abs(std[3] - 5) < 0.5
@@ -73,7 +66,7 @@ def test_box_noise_has_ten_percent_std_capped_at_20px():
 def test_error_point_lies_in_the_error_region_with_the_right_label():
     target = _random_masks(seed=2)
     pred = _random_masks(seed=3)
-    coords, labels = sample_error_points(pred, target, torch.Generator().manual_seed(4))
+    coords, labels = simulation.sample_error_points(pred, target, torch.Generator().manual_seed(4))
     rows = torch.arange(len(target))
     xs, ys = coords[:, 0].long(), coords[:, 1].long()
     in_target, in_pred = target[rows, ys, xs], pred[rows, ys, xs]
@@ -86,16 +79,16 @@ def test_error_point_lies_in_the_error_region_with_the_right_label():
 
 def test_perfect_prediction_adds_no_point():
     target = _random_masks(b=3)
-    _, labels = sample_error_points(target.clone(), target)
+    _, labels = simulation.sample_error_points(target.clone(), target)
     assert (labels == -1).all()
 
 
 def test_two_rounds_without_a_new_point():
     seen_middle = set()
     for seed in range(200):
-        silent = rounds_without_new_point(torch.Generator().manual_seed(seed))
-        assert len(silent) == 2 and NUM_ROUNDS - 1 in silent
-        (middle,) = silent - {NUM_ROUNDS - 1}
+        silent = simulation.rounds_without_new_point(torch.Generator().manual_seed(seed))
+        assert len(silent) == 2 and simulation.NUM_ROUNDS - 1 in silent
+        (middle,) = silent - {simulation.NUM_ROUNDS - 1}
         assert 1 <= middle <= 9  # among the 8 sampled rounds' slots, never the initial prompt
         seen_middle.add(middle)
     assert seen_middle == set(range(1, 10))

@@ -37,6 +37,21 @@ from ..modeling import CONFIGS
 from .checks import at_least, bsds_folder, threads_flag
 from .model_flags import config_file
 
+#: The switches that add a measurement to the table, and what each measures.
+MEASUREMENTS = {
+    "--generation": "also time automatic mask generation with the bundled model (512x512, 32x32 grid)",
+    "--plain": "also measure each config with the plain modeling code (SamPredictor(fast=False)): what the fast "
+               "paths of samwidgets/modeling/fast.py gain",
+    "--compare-reference": "compare each of --configs with the package that defines it (segment-anything for "
+                           "vit_b/l/h, mobile_sam for vit_t, sam2 for sam2.1_hiera_t/s/b+/l and sam2_hiera_*; must "
+                           "be importable, installs nothing): the same random weights, side by side, with ratios "
+                           "and output differences",
+    "--precision": "also compare the bf16 fast mode with the exact fp32 path for each config: encoder seconds and "
+                   "mask IoU on fixed held-out scenes and points (samwidgets.bench.precision)",
+    "--compile": "with --precision (implied): also compare the torch.compile fast mode, SamPredictor(compile=True), "
+                 "with the exact path; its first, compiling encode is not timed",
+}
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="samwidgets bench", description=(__doc__ or "").split("\n\n")[0])
@@ -47,23 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--predict-calls", type=int, default=50, help="timed single-point predict calls")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: physical cores)")
     parser.add_argument("--out", type=Path, default=None, help="also write the table to this markdown file")
-    parser.add_argument("--generation", action="store_true",
-                        help="also time automatic mask generation with the bundled model (512x512, 32x32 grid)")
-    parser.add_argument("--plain", action="store_true",
-                        help="also measure each config with the plain modeling code (SamPredictor(fast=False)): "
-                             "what the fast paths of samwidgets/modeling/fast.py gain")
-    parser.add_argument("--compare-reference", action="store_true",
-                        help="compare each of --configs with the package that defines it (segment-anything for "
-                             "vit_b/l/h, mobile_sam for vit_t, sam2 for sam2.1_hiera_t/s/b+/l and sam2_hiera_*; "
-                             "must be importable, installs nothing): the same random weights, side by side, with "
-                             "ratios and output differences")
-    parser.add_argument("--precision", action="store_true",
-                        help="also compare the bf16 fast mode with the exact fp32 path for each config: encoder "
-                             "seconds and mask IoU on fixed held-out scenes and points (samwidgets.bench.precision)")
-    parser.add_argument("--compile", action="store_true",
-                        help="with --precision (implied): also compare the torch.compile fast mode, "
-                             "SamPredictor(compile=True), with the exact path; its first, compiling encode is "
-                             "not timed")
+    for flag, text in MEASUREMENTS.items():
+        parser.add_argument(flag, action="store_true", help=text)
     parser.add_argument("--generation-runs", type=int, default=1,
                         help="with --compare-reference: timed automatic generations per side (median reported; "
                              "0 skips the generation)")

@@ -19,21 +19,16 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..hub.checkpoints import model_from_flags
 from ..io.atomic import atomic_write_bytes
-from ..runtime.devices import resolve_device
-from ..runtime.threads import configure_threads
 from .checks import at_least, bsds_folder
 from .generate import REFERENCE_THRESHOLDS
-from .model_flags import add_model_flags, check_model_flags, model_description, sam_only
+from .model_flags import add_bsds_flags, add_model_flags, check_model_flags, model_description, sam_from_flags
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="samwidgets calibrate-generator", description=(__doc__ or "").split("\n\n")[0])
     add_model_flags(p)
-    p.add_argument("--bsds", type=Path, required=True, metavar="ROOT",
-                   help="the BSDS500 folder holding images/ and groundTruth/")
-    p.add_argument("--split", default="train", help="the split to calibrate on (default: train)")
+    add_bsds_flags(p, split="train", what="calibrate on the photos of a split of ")
     p.add_argument("--photos", type=int, default=30, help="the first N photos of the split (default: 30)")
     p.add_argument("--points-per-side", type=int, default=32, help="the generator's grid (default: 32, as SAM's)")
     p.add_argument("--out", type=Path, required=True, help="folder for generator_thresholds.json and .md")
@@ -47,8 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..evaluation.generator_thresholds import calibrate_thresholds, photo_candidates, threshold_table
     from ..inference.automatic_mask_generator import SamAutomaticMaskGenerator
 
-    configure_threads(args.threads)
-    model = sam_only(model_from_flags(args.model, args.weights, resolve_device(args.device)))
+    model = sam_from_flags(args)
     generator = SamAutomaticMaskGenerator(model, points_per_side=args.points_per_side, pred_iou_thresh=0.0,
                                           stability_score_thresh=0.0)
     data = BsdsDataset(args.bsds, args.split)

@@ -16,12 +16,9 @@ from pathlib import Path
 
 from ..data_engine.annotator import AnnotatorConfig
 from ..data_engine.engine import EngineConfig, report_markdown, run_engine
-from ..hub.checkpoints import model_from_flags
 from ..hub.default_model import BUNDLED_MODEL_NAME
-from ..runtime.devices import resolve_device
-from ..runtime.threads import configure_threads
 from .checks import at_least
-from .model_flags import add_model_flags, check_model_flags, model_at_image_size, sam_only
+from .model_flags import add_model_flags, check_model_flags, model_at_image_size, sam_from_flags
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -52,8 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     at_least(args.steps, 0, "--steps")
     for flag in ("rounds", "eval_scenes", "budget"):
         at_least(getattr(args, flag), 1, "--" + flag.replace("_", "-"))
-    configure_threads(args.threads)
-    model = sam_only(model_from_flags(args.model, args.weights, resolve_device(args.device)))
+    model = sam_from_flags(args)
     model = model_at_image_size(model, args.image_size)
     config = EngineConfig(images_per_stage=tuple(args.images), steps_per_stage=args.steps, lr=args.lr,
                           rounds=args.rounds,

@@ -20,12 +20,9 @@ from pathlib import Path
 import torch
 
 from ..evaluation.procedural import evaluate, plot
-from ..hub.checkpoints import model_from_flags
 from ..io.atomic import atomic_write_bytes
-from ..runtime.devices import resolve_device
-from ..runtime.threads import configure_threads
 from .checks import at_least, bsds_folder, existing_folder
-from .model_flags import add_model_flags, check_model_flags, model_description, sam_only
+from .model_flags import add_bsds_flags, add_model_flags, check_model_flags, model_description, sam_from_flags
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,10 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--masks-per-scene", type=int, default=8)
     p.add_argument("--out", type=Path, default=Path("eval_results"))
     photos = p.add_argument_group("real photos (BSDS500) instead of procedural scenes")
-    photos.add_argument("--bsds", type=Path, default=None, metavar="ROOT",
-                        help="evaluate on BSDS500 photos: the folder holding images/ and groundTruth/ "
-                             "(BSDS500/data); writes bsds_<split>.json/.md/_clicks.png/_calibration.png")
-    photos.add_argument("--split", default="val", help="the BSDS500 split to evaluate (default: val)")
+    add_bsds_flags(photos, split="val", required=False,
+                   what="evaluate on BSDS500 photos (writes bsds_<split>.json/.md/_clicks.png/_calibration.png): ")
     photos.add_argument("--grabcut", type=Path, default=None, metavar="DIR",
                         help="GrabCut ground-truth PNGs for NoC@85/90 (default: ROOT/../grabcut/ground-truth "
                              "when it exists, else NoC is skipped)")
@@ -59,8 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         at_least(args.scenes, 1, "--scenes")
         at_least(args.masks_per_scene, 1, "--masks-per-scene")
 
-    configure_threads(args.threads)
-    model = sam_only(model_from_flags(args.model, args.weights, resolve_device(args.device)))
+    model = sam_from_flags(args)
     model_name = model_description(args)
     torch.manual_seed(0)
     if args.bsds is not None:

@@ -18,21 +18,16 @@ from pathlib import Path
 
 import torch
 
-from ..hub.checkpoints import model_from_flags
 from ..io.atomic import atomic_write_bytes
-from ..runtime.devices import resolve_device
-from ..runtime.threads import configure_threads
 from ..tasks.edges import edges_bsds_markdown, edges_bsds_record, evaluate_edges_bsds
 from .checks import at_least, bsds_folder
-from .model_flags import add_model_flags, check_model_flags, model_description, sam_only
+from .model_flags import add_bsds_flags, add_model_flags, check_model_flags, model_description, sam_from_flags
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="samwidgets evaluate-edges", description=(__doc__ or "").split("\n\n")[0])
     add_model_flags(p)
-    p.add_argument("--bsds", type=Path, required=True, metavar="ROOT",
-                   help="the folder holding images/<split> and groundTruth/<split> (BSDS500/data)")
-    p.add_argument("--split", default="val", help="the BSDS500 split (default: val)")
+    add_bsds_flags(p, split="val")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="quick runs: the first N photos")
     p.add_argument("--points-per-side", type=int, default=16, help="the point grid (default 16, as the paper)")
     p.add_argument("--out", type=Path, default=Path("edges_results"), help="where the .json and .md go")
@@ -42,8 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     check_model_flags(args)
     at_least(args.limit, 1, "--limit")
     at_least(args.points_per_side, 1, "--points-per-side")
-    configure_threads(args.threads)
-    model = sam_only(model_from_flags(args.model, args.weights, resolve_device(args.device)))
+    model = sam_from_flags(args)
     model_name = model_description(args)
     torch.manual_seed(0)
     work_dir = args.out / f"edges_bsds500_{args.split}_photos"  # per-photo counts: a re-run resumes

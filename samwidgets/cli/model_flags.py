@@ -8,8 +8,11 @@ import os
 from pathlib import Path
 
 from ..errors import UserInputError
+from ..hub.checkpoints import model_from_flags
 from ..hub.registry import BUNDLED_MODEL_NAME, get_checkpoint_spec, known_names, registered_checkpoints
 from ..modeling import CONFIGS, Sam, SamConfig
+from ..runtime.devices import resolve_device
+from ..runtime.threads import configure_threads
 from ..sam2 import SAM2Base
 from .checks import at_least, device_flag, existing_file
 
@@ -114,3 +117,20 @@ def sam_only(model: Sam | SAM2Base, flag: str = "--model") -> Sam:
         raise UserInputError(f"{flag}: a SAM 2 model, which this command does not run (export-onnx does); "
                              f"pass a SAM model ({known_names()})")
     return model
+
+
+def sam_from_flags(args: argparse.Namespace) -> Sam:
+    """What a command that runs SAM does once its flags are checked: apply ``--threads``, then load the model of
+    ``--model`` / ``--weights`` on ``--device`` (a SAM 2 model is refused with the fix, :func:`sam_only`)."""
+    configure_threads(args.threads)
+    return sam_only(model_from_flags(args.model, args.weights, resolve_device(args.device)))
+
+
+def add_bsds_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup, *, split: str,
+                   required: bool = True, what: str = "") -> None:
+    """``--bsds ROOT`` (the BSDS500 folder) and ``--split`` (default ``split``), as the commands that read
+    BSDS500 name them; ``what`` says what the command does with the photos."""
+    parser.add_argument("--bsds", type=Path, required=required, default=None, metavar="ROOT",
+                        help=f"{what}the BSDS500 folder holding images/<split> and groundTruth/<split> "
+                             "(BSDS500/data)")
+    parser.add_argument("--split", default=split, help=f"the BSDS500 split (default: {split})")

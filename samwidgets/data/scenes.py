@@ -130,6 +130,7 @@ def _luma(rgb) -> int:
     return (77 * r + 150 * g + 29 * b) >> 8
 
 
+@dataclass
 class SceneGenerator:
     """Deterministic procedural scene generator: ``SceneGenerator(...)(seed) -> Scene``.
 
@@ -152,37 +153,24 @@ class SceneGenerator:
         kinds: object kinds to draw (default: all of ``OBJECT_KINDS``).
     """
 
-    def __init__(
-        self,
-        image_size: int = 256,
-        min_objects: int = 1,
-        max_objects: int = 4,
-        min_visible_pixels: int = 30,
-        photo_fill_prob: float = 0.25,
-        min_object_size: float = 0.15,
-        max_object_size: float = 0.6,
-        max_child_fraction: float = 0.8,
-        background_photo_prob: float = 0.35,
-        outline_prob: float = 0.15,
-        contrast: float = 80.0,
-        natural_photo_prob: float = 0.5,
-        kinds=None,
-    ):
-        if not 1 <= min_objects <= max_objects:
+    image_size: int = 256
+    min_objects: int = 1
+    max_objects: int = 4
+    min_visible_pixels: int = 30
+    photo_fill_prob: float = 0.25
+    min_object_size: float = 0.15
+    max_object_size: float = 0.6
+    max_child_fraction: float = 0.8
+    background_photo_prob: float = 0.35
+    outline_prob: float = 0.15
+    contrast: float = 80.0
+    natural_photo_prob: float = 0.5
+    kinds: tuple[str, ...] = OBJECT_KINDS
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_objects <= self.max_objects:
             raise ValueError("need 1 <= min_objects <= max_objects")
-        self.image_size = int(image_size)
-        self.min_objects = int(min_objects)
-        self.max_objects = int(max_objects)
-        self.min_visible_pixels = int(min_visible_pixels)
-        self.photo_fill_prob = float(photo_fill_prob)
-        self.min_object_size = float(min_object_size)
-        self.max_object_size = float(max_object_size)
-        self.max_child_fraction = float(max_child_fraction)
-        self.background_photo_prob = float(background_photo_prob)
-        self.outline_prob = float(outline_prob)
-        self.contrast = float(contrast)
-        self.natural_photo_prob = float(natural_photo_prob)
-        self.kinds = tuple(OBJECT_KINDS if kinds is None else kinds)
+        self.kinds = tuple(self.kinds)  # a list works too
         unknown = set(self.kinds) - set(TEMPLATES)
         if unknown:
             raise ValueError(f"unknown object kinds {sorted(unknown)}; known: {OBJECT_KINDS}")

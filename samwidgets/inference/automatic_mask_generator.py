@@ -119,7 +119,153 @@ def segmentation_of(rle: dict[str, Any], output_mode: str) -> Any:
     return amg.mask_to_uncompressed_rle(amg.decode_rle(rle))
 
 
-class SamAutomaticMaskGenerator:
+class PointGridGenerator:
+    """What SAM's and SAM 2's generators share: the point grids, the crops, the records.
+
+    A generator prompts its predictor with every point of a grid, on the whole image and on the crops of
+    ``crop_n_layers`` layers, keeps the good masks of each batch of points (:meth:`_process_batch`, the
+    model's own), removes duplicates within each crop and then across crops, and turns the survivors into the
+    reference's records. Subclasses set ``self.predictor`` (anything with ``set_image``) and say how a crop's
+    image is let go (:meth:`_forget_image`).
+    """
+
+    #: a record's ``bbox`` and ``crop_box`` as floats (SAM 2's reference casts them) rather than integers
+    float_boxes = False
+    predictor: Any
+
+    def __init__(self, points_per_side: int | None, points_per_batch: int, pred_iou_thresh: float,
+                 stability_score_thresh: float, stability_score_offset: float, box_nms_thresh: float,
+                 crop_n_layers: int, crop_nms_thresh: float, crop_overlap_ratio: float,
+                 crop_n_points_downscale_factor: int, point_grids: list[np.ndarray] | None,
+                 min_mask_region_area: int, output_mode: str) -> None:
+        if (points_per_side is None) == (point_grids is None):
+            raise ValueError("give exactly one of points_per_side (a regular grid) and point_grids (explicit grids)")
+        if output_mode not in OUTPUT_MODES:
+            raise ValueError(f"output_mode must be one of {OUTPUT_MODES}, got {output_mode!r}")
+        if crop_n_layers < 0:
+            raise ValueError(f"crop_n_layers must be >= 0, got {crop_n_layers}")
+        if points_per_batch < 1:
+            raise ValueError(f"points_per_batch must be >= 1, got {points_per_batch}")
+        if points_per_side is not None:
+            self.point_grids = amg.build_all_layer_point_grids(points_per_side, crop_n_layers,
+                                                               crop_n_points_downscale_factor)
+        else:
+            assert point_grids is not None, "exactly one of the two is given (checked above)"
+            self.point_grids = [np.asarray(g, dtype=np.float64).reshape(-1, 2) for g in point_grids]
+            if len(self.point_grids) < crop_n_layers + 1:
+                raise ValueError(f"point_grids has {len(self.point_grids)} grids but crop_n_layers={crop_n_layers} "
+                                 f"needs {crop_n_layers + 1} (one per layer, the whole image first)")
+        self.points_per_batch = points_per_batch
+        self.pred_iou_thresh = pred_iou_thresh
+        self.stability_score_thresh = stability_score_thresh
+        self.stability_score_offset = stability_score_offset
+        self.box_nms_thresh = box_nms_thresh
+        self.crop_n_layers = crop_n_layers
+        self.crop_nms_thresh = crop_nms_thresh
+        self.crop_overlap_ratio = crop_overlap_ratio
+        self.crop_n_points_downscale_factor = crop_n_points_downscale_factor
+        self.min_mask_region_area = min_mask_region_area
+        self.output_mode = output_mode
+
+    # -- the whole image --------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, image: ImageLike) -> list[dict[str, Any]]:
+        """Masks for the whole image, as the reference's records.
+
+        image: H x W x 3 uint8 RGB (or anything :func:`samwidgets.inference.images.as_rgb_uint8` accepts).
+        Each record has the reference's keys: ``segmentation`` (per ``output_mode``), ``area`` (pixels),
+        ``bbox`` (XYWH, from the mask's first / last pixel indices as in the reference), ``predicted_iou``,
+        ``point_coords`` ([[x, y]], the prompt, image pixels), ``stability_score`` and ``crop_box`` (XYWH of
+        the crop the mask came from). Records are ordered by predicted IoU, then (with crops) smaller crops first.
+        """
+        rgb = as_rgb_uint8(image)  # H x W x 3
+        candidates = self._clean_up(self.generate_candidates(rgb))
+        return [self._record(candidates, i) for i in range(len(candidates))]
+
+    @torch.no_grad()
+    def generate_candidates(self, rgb: np.ndarray) -> MaskCandidates:
+        """Run every crop and remove duplicates between crops: the kept masks as RLE, before the records."""
+        return candidates_over_crops(rgb, self.crop_n_layers, self.crop_overlap_ratio, self.crop_nms_thresh,
+                                     self._process_crop)
+
+    def _clean_up(self, candidates: MaskCandidates) -> MaskCandidates:
+        """What :meth:`generate` does to the candidates before the records (nothing here)."""
+        return candidates
+
+    def _record(self, c: MaskCandidates, i: int) -> dict[str, Any]:
+        """The reference's record of candidate i."""
+        rle = c.rles[i]
+        box, crop_box = amg.box_xyxy_to_xywh(c.boxes[i]), amg.box_xyxy_to_xywh(c.crop_boxes[i])
+        if self.float_boxes:
+            box, crop_box = [float(v) for v in box], [float(v) for v in crop_box]
+        return {
+            "segmentation": segmentation_of(rle, self.output_mode),
+            "area": amg.rle_area(rle),
+            "bbox": box,
+            "predicted_iou": float(c.iou_preds[i]),
+            "point_coords": [c.points[i].tolist()],
+            "stability_score": float(c.stability[i]),
+            "crop_box": crop_box,
+        }
+
+    # -- one crop ---------------------------------------------------------------------------------
+    def _process_crop(self, rgb: np.ndarray, crop_box: list[int], layer: int,
+                      image_size: tuple[int, int]) -> MaskCandidates:
+        """Masks from the point grid of one crop (XYXY pixel edges), deduplicated within the crop, image frame."""
+        x0, y0, x1, y1 = crop_box
+        crop = rgb[y0:y1, x0:x1]  # h x w x 3
+        crop_size = crop.shape[:2]
+        self.predictor.set_image(crop)  # encoded once (or served by the predictor's feature cache)
+        points = self.point_grids[layer] * np.array(crop_size[::-1], dtype=np.float64)[None]  # P x 2, crop pixels
+        found = MaskCandidates.concat([self._process_batch(points[s], crop_size, crop_box, image_size)
+                                       for s in amg.batch_slices(len(points), self.points_per_batch)])
+        self._forget_image()
+        if len(found) == 0:
+            return found
+        keep = amg.nms(found.boxes, found.iou_preds, self.box_nms_thresh)  # best predicted IoU first
+        found = found.select(keep)
+        found.points = amg.uncrop_points(found.points, crop_box)
+        found.crop_boxes = torch.tensor([crop_box] * len(found), dtype=torch.int64).reshape(-1, 4)
+        return found
+
+    def _process_batch(self, points: np.ndarray, crop_size: tuple[int, int], crop_box: list[int],
+                       image_size: tuple[int, int]) -> MaskCandidates:
+        """Prompt with a batch of points (P x 2, crop pixels); keep the good masks as RLE of the image.
+
+        Boxes of the result are in the image's frame, points in the crop's.
+        """
+        raise NotImplementedError
+
+    def _forget_image(self) -> None:
+        """Let go of the crop's image once its points are done."""
+        raise NotImplementedError
+
+    # -- clean-up ---------------------------------------------------------------------------------
+    @staticmethod
+    def postprocess_small_regions(candidates: MaskCandidates, min_area: int, nms_thresh: float) -> MaskCandidates:
+        """Fill holes and drop islands smaller than min_area in every mask, then NMS again.
+
+        Masks that needed no change win ties against changed ones (score 1
+        vs 0), as in the reference. Masks are decoded one at a time.
+        """
+        if len(candidates) == 0:
+            return candidates
+        new_rles, unchanged = [], []
+        for rle in candidates.rles:
+            mask = amg.decode_rle(rle)  # H x W
+            mask, filled = amg.remove_small_regions(mask, min_area, mode="holes")
+            mask, dropped = amg.remove_small_regions(mask, min_area, mode="islands")
+            changed = filled or dropped
+            unchanged.append(0.0 if changed else 1.0)
+            new_rles.append(amg.encode_rle(mask[None])[0] if changed else rle)
+        boxes = amg.rle_boxes(new_rles)  # K x 4
+        keep = amg.nms(boxes, torch.tensor(unchanged), nms_thresh)
+        cleaned = MaskCandidates(new_rles, boxes, candidates.iou_preds, candidates.stability, candidates.points,
+                                 candidates.crop_boxes)
+        return cleaned.select(keep)
+
+
+class SamAutomaticMaskGenerator(PointGridGenerator):
     """Generate masks for a whole image from a grid of point prompts.
 
     Args (as in the reference; defaults chosen there for ViT-H):
@@ -162,106 +308,30 @@ class SamAutomaticMaskGenerator:
         *,
         decoder_batch_size: int | None = None,
     ) -> None:
-        if (points_per_side is None) == (point_grids is None):
-            raise ValueError("give exactly one of points_per_side (a regular grid) and point_grids (explicit grids)")
-        if output_mode not in OUTPUT_MODES:
-            raise ValueError(f"output_mode must be one of {OUTPUT_MODES}, got {output_mode!r}")
-        if crop_n_layers < 0:
-            raise ValueError(f"crop_n_layers must be >= 0, got {crop_n_layers}")
-        if points_per_batch < 1:
-            raise ValueError(f"points_per_batch must be >= 1, got {points_per_batch}")
         if decoder_batch_size is not None and decoder_batch_size < 1:
             raise ValueError(f"decoder_batch_size must be >= 1 or None, got {decoder_batch_size}")
-        if points_per_side is not None:
-            self.point_grids = amg.build_all_layer_point_grids(points_per_side, crop_n_layers,
-                                                               crop_n_points_downscale_factor)
-        else:
-            assert point_grids is not None, "exactly one of the two is given (checked above)"
-            self.point_grids = [np.asarray(g, dtype=np.float64).reshape(-1, 2) for g in point_grids]
-            if len(self.point_grids) < crop_n_layers + 1:
-                raise ValueError(f"point_grids has {len(self.point_grids)} grids but crop_n_layers={crop_n_layers} "
-                                 f"needs {crop_n_layers + 1} (one per layer, the whole image first)")
+        super().__init__(points_per_side, points_per_batch, pred_iou_thresh, stability_score_thresh,
+                         stability_score_offset, box_nms_thresh, crop_n_layers, crop_nms_thresh, crop_overlap_ratio,
+                         crop_n_points_downscale_factor, point_grids, min_mask_region_area, output_mode)
         if min_mask_region_area > 0:
             amg.scipy_ndimage()  # fail now, with the install hint, rather than after the model has run
         self.predictor = SamPredictor(model)
-        self.points_per_batch = points_per_batch
-        self.pred_iou_thresh = pred_iou_thresh
-        self.stability_score_thresh = stability_score_thresh
-        self.stability_score_offset = stability_score_offset
-        self.box_nms_thresh = box_nms_thresh
-        self.crop_n_layers = crop_n_layers
-        self.crop_nms_thresh = crop_nms_thresh
-        self.crop_overlap_ratio = crop_overlap_ratio
-        self.crop_n_points_downscale_factor = crop_n_points_downscale_factor
-        self.min_mask_region_area = min_mask_region_area
-        self.output_mode = output_mode
         self.decoder_batch_size = decoder_batch_size
 
-    # -- the whole image --------------------------------------------------------------------------
-    @torch.no_grad()
-    def generate(self, image: ImageLike) -> list[dict[str, Any]]:
-        """Masks for the whole image, as records.
-
-        image: H x W x 3 uint8 RGB (or anything :func:`samwidgets.inference.images.as_rgb_uint8` accepts).
-        Each record has the reference's keys: ``segmentation`` (per
-        output_mode), ``area`` (pixels), ``bbox`` (XYWH, from the mask's
-        first/last pixel indices as in the reference), ``predicted_iou``,
-        ``point_coords`` ([[x, y]], the prompt), ``stability_score`` and
-        ``crop_box`` (XYWH of the crop the mask came from).
-        """
-        rgb = as_rgb_uint8(image)  # H x W x 3
-        candidates = self.generate_candidates(rgb)
+    def _clean_up(self, candidates: MaskCandidates) -> MaskCandidates:
+        """With ``min_mask_region_area``: fill small holes, drop small islands and run NMS again."""
         if self.min_mask_region_area > 0:
-            candidates = self.postprocess_small_regions(candidates, self.min_mask_region_area,
-                                                        max(self.box_nms_thresh, self.crop_nms_thresh))
-        return [self._record(candidates, i) for i in range(len(candidates))]
+            return self.postprocess_small_regions(candidates, self.min_mask_region_area,
+                                                  max(self.box_nms_thresh, self.crop_nms_thresh))
+        return candidates
 
-    @torch.no_grad()
-    def generate_candidates(self, rgb: np.ndarray) -> MaskCandidates:
-        """Run every crop and remove duplicates between crops (no small-region clean-up, no records)."""
-        return candidates_over_crops(rgb, self.crop_n_layers, self.crop_overlap_ratio, self.crop_nms_thresh,
-                                     self._process_crop)
-
-    def _record(self, c: MaskCandidates, i: int) -> dict[str, Any]:
-        rle = c.rles[i]
-        return {
-            "segmentation": segmentation_of(rle, self.output_mode),
-            "area": amg.rle_area(rle),
-            "bbox": amg.box_xyxy_to_xywh(c.boxes[i]),
-            "predicted_iou": float(c.iou_preds[i]),
-            "point_coords": [c.points[i].tolist()],
-            "stability_score": float(c.stability[i]),
-            "crop_box": amg.box_xyxy_to_xywh(c.crop_boxes[i]),
-        }
-
-    # -- one crop ---------------------------------------------------------------------------------
-    def _process_crop(self, rgb: np.ndarray, crop_box: list[int], layer: int,
-                      image_size: tuple[int, int]) -> MaskCandidates:
-        """Masks from the point grid of one crop, deduplicated within the crop, in the image frame."""
-        x0, y0, x1, y1 = crop_box
-        crop = rgb[y0:y1, x0:x1]  # h x w x 3
-        crop_size = crop.shape[:2]
-        self.predictor.set_image(crop)
-        points = self.point_grids[layer] * np.array(crop_size[::-1], dtype=np.float64)[None]  # P x 2, crop pixels
-        batches = [self._process_batch(points[s], crop_size, crop_box, image_size)
-                   for s in amg.batch_slices(len(points), self.points_per_batch)]
+    def _forget_image(self) -> None:
         self.predictor.reset_image()
-        found = MaskCandidates.concat(batches)
-        if len(found) == 0:
-            return found
-        keep = amg.nms(found.boxes, found.iou_preds, self.box_nms_thresh)
-        found = found.select(keep)
-        found.points = amg.uncrop_points(found.points, crop_box)
-        found.crop_boxes = torch.tensor([crop_box] * len(found), dtype=torch.int64).reshape(-1, 4)
-        return found
 
     # -- one batch of points ----------------------------------------------------------------------
     def _process_batch(self, points: np.ndarray, crop_size: tuple[int, int], crop_box: list[int],
                        image_size: tuple[int, int]) -> MaskCandidates:
-        """Prompt with a batch of points (P x 2, crop pixels); keep the good masks as RLE of the image.
-
-        Boxes of the result are in the image's frame, points in the crop's.
-        """
+        """Scored on the decoder's low-res logits; only the masks that pass are upsampled (see the module)."""
         logits, rows, iou_preds = self._low_res_predictions(points, crop_size)  # R x S x S, R, P*3
         kept, stability = self._filter_low_res(logits, rows, iou_preds.cpu())  # K (of P*3), K
         if len(kept) == 0:
@@ -383,30 +453,6 @@ class SamAutomaticMaskGenerator:
         img_size = self.predictor.model.image_encoder.img_size
         per_mask = max(image_size[0] * image_size[1], img_size * img_size)
         return max(1, _UPSAMPLE_PIXELS_PER_CHUNK // per_mask)
-
-    # -- clean-up ---------------------------------------------------------------------------------
-    @staticmethod
-    def postprocess_small_regions(candidates: MaskCandidates, min_area: int, nms_thresh: float) -> MaskCandidates:
-        """Fill holes and drop islands smaller than min_area in every mask, then NMS again.
-
-        Masks that needed no change win ties against changed ones (score 1
-        vs 0), as in the reference. Masks are decoded one at a time.
-        """
-        if len(candidates) == 0:
-            return candidates
-        new_rles, unchanged = [], []
-        for rle in candidates.rles:
-            mask = amg.decode_rle(rle)  # H x W
-            mask, filled = amg.remove_small_regions(mask, min_area, mode="holes")
-            mask, dropped = amg.remove_small_regions(mask, min_area, mode="islands")
-            changed = filled or dropped
-            unchanged.append(0.0 if changed else 1.0)
-            new_rles.append(amg.encode_rle(mask[None])[0] if changed else rle)
-        boxes = amg.rle_boxes(new_rles)  # K x 4
-        keep = amg.nms(boxes, torch.tensor(unchanged), nms_thresh)
-        cleaned = MaskCandidates(new_rles, boxes, candidates.iou_preds, candidates.stability, candidates.points,
-                                 candidates.crop_boxes)
-        return cleaned.select(keep)
 
 
 def benchmark_generation(model: Sam, image: ImageLike, points_per_side: int = 32,

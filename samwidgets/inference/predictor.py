@@ -19,9 +19,9 @@ from numpy.typing import ArrayLike
 
 from ..errors import UserInputError
 from ..modeling import Sam
-from ..modeling.fast import enable_fast_paths, fast_paths_enabled
-from .cache import CachedEmbedding, EmbeddingCache, image_digest, model_fingerprint, predictor_cache
+from .cache import CachedEmbedding, EmbeddingCache, image_digest, model_fingerprint
 from .images import ImageLike, as_rgb_uint8
+from .predictor_base import CachingPredictor
 from .prompts import check_box, check_mask_input, check_points
 from .text_encoder import ClipLike, check_clip_like
 from .transforms import ResizeLongestSide
@@ -51,7 +51,7 @@ def _is_dynamo_error(e: BaseException) -> bool:
 PRECISIONS = ("fp32", "bf16")
 
 
-class SamPredictor:
+class SamPredictor(CachingPredictor[Sam]):
     """Predict masks for one image from points, boxes and mask prompts.
 
     Args:
@@ -99,25 +99,15 @@ class SamPredictor:
         # bf16 moves them by far more, so it gets a key of its own.
         self.compile = compile
         self._compiled_encoder: Any = None  # torch.compile of model.image_encoder, made on the first encode
-        self.model = enable_fast_paths(sam_model, fast)
         if text_encoder is not None:
             check_clip_like(text_encoder, sam_model.config.text_embed_dim or None)
+        super().__init__(sam_model, fast=fast, cache=cache, cache_size=cache_size, disk_cache=disk_cache)
         #: the CLIP-like model that embeds ``predict(text=...)`` (see samwidgets.text)
         self.text_encoder = text_encoder
         self.transform = ResizeLongestSide(sam_model.image_encoder.img_size)
-        self.cache = predictor_cache(cache, cache_size, disk_cache)
-        #: seconds the last set_image spent in the image encoder (0.0 when cached)
-        self.last_encode_seconds = 0.0
-        #: whether the last set_image was served from the cache
-        self.last_set_image_cached = False
         self._dense_pe: tuple[tuple, torch.Tensor] | None = None
         self._prepared: tuple[tuple, object | None] | None = None  # (weights' and image's key, the decoder's answer)
         self.reset_image()
-
-    @property
-    def fast(self) -> bool:
-        """Whether the model runs the fast paths (set by ``SamPredictor(..., fast=...)``)."""
-        return fast_paths_enabled(self.model)
 
     @property
     def device(self) -> torch.device:

@@ -89,6 +89,7 @@ from torch import nn
 
 from . import fast_tiny_vit, image_encoder, mask_decoder, sam, transformer
 from .common import LayerNorm2d
+from .high_res_decoder import HighResDecodedTokens, HighResMaskDecoder
 from .image_encoder import get_rel_pos
 from .image_encoder_cnn import split_image_embedding, unpack_high_res
 from .mask_decoder import DecodedTokens
@@ -306,6 +307,16 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     return torch.softmax(scores, dim=-2).transpose(-1, -2) @ v  # B x heads x Nq x c
 
 
+@dataclass(frozen=True, eq=False)
+class Projections:
+    """Inputs of a :class:`FastDecoderAttention` already projected (and split into heads) with its
+    :meth:`~FastDecoderAttention.project`, computed once per image: each Bx x heads x N x c, or None."""
+
+    q: torch.Tensor | None = None
+    k: torch.Tensor | None = None
+    v: torch.Tensor | None = None
+
+
 def _given(x: torch.Tensor | None, name: str) -> torch.Tensor:
     """x, an input that must be given when ``projected=`` does not hold its projection."""
     if x is None:
@@ -342,28 +353,27 @@ class FastDecoderAttention(transformer.Attention):
         return weight.view(self.num_heads, -1, weight.shape[-1])
 
     def forward(self, q: torch.Tensor | None, k: torch.Tensor | None, v: torch.Tensor | None, *,
-                projected: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+                projected: Projections | None = None) -> torch.Tensor:
         """q: Bq x Nq x C; k, v: Bk x Nk x C, where Bq and Bk are equal or one of them is 1. Returns B x Nq x C.
 
-        ``projected`` may hold "q", "k" and/or "v" already projected with
-        :meth:`project` (the same values, computed once per image). The
-        matching raw input is then ignored.
+        ``projected`` may hold q, k and/or v already projected with :meth:`project` (the same values,
+        computed once per image). The matching raw input is then ignored.
         """
-        projected = projected or {}
-        if not projected:
+        projected = projected or Projections()
+        if projected.q is None and projected.k is None and projected.v is None:
             q, k, v = _given(q, "q"), _given(k, "k"), _given(v, "v")
             if q.shape[0] * q.shape[1] * self.num_heads < k.shape[0] * self.internal_dim \
                     and k.shape[1] >= 8 * q.shape[1]:
                 return self._tokens_to_image(q, k, v)
-        if "k" not in projected and "v" not in projected:
+        if projected.k is None and projected.v is None:
             k, v = _given(k, "k"), _given(v, "v")
             if self.num_heads * k.shape[1] < self.internal_dim:
-                nq = projected["q"].shape[2] if "q" in projected else _given(q, "q").shape[1]
+                nq = projected.q.shape[2] if projected.q is not None else _given(q, "q").shape[1]
                 if nq >= 8 * k.shape[1]:
-                    return self._image_to_tokens(q, k, v, projected.get("q"))
-        q = projected["q"] if "q" in projected else self.project(_given(q, "q"), "q")  # Bq x heads x Nq x c
-        k = projected["k"] if "k" in projected else self.project(_given(k, "k"), "k")  # Bk x heads x Nk x c
-        v = projected["v"] if "v" in projected else self.project(_given(v, "v"), "v")
+                    return self._image_to_tokens(q, k, v, projected.q)
+        q = projected.q if projected.q is not None else self.project(_given(q, "q"), "q")  # Bq x heads x Nq x c
+        k = projected.k if projected.k is not None else self.project(_given(k, "k"), "k")  # Bk x heads x Nk x c
+        v = projected.v if projected.v is not None else self.project(_given(v, "v"), "v")
         bq, _, nq, _ = q.shape
         bk = k.shape[0]
         if bk == 1 and bq > 1:  # shared image keys: all prompts' queries in one sequence
@@ -481,22 +491,17 @@ class FastTwoWayAttentionBlock(transformer.TwoWayAttentionBlock):
                 key_pe: torch.Tensor, prepared: PreparedBlock | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         """queries: B x Nt x C; keys: B or 1 x HW x C; prepared: from :meth:`prepare_image` (keys, key_pe)."""
-        if self.skip_first_layer_pe:
-            queries = self.self_attn(queries, queries, queries)
-        else:
-            q = queries + query_pe
-            queries = queries + self.self_attn(q, q, queries)
-        queries = self.norm1(queries)
+        queries = self.tokens_attend_to_themselves(queries, query_pe)
 
         q = queries + query_pe
         k = None if prepared is not None else keys + key_pe
-        t2i = {"k": prepared.token_to_image_k, "v": prepared.token_to_image_v} if prepared is not None else None
+        t2i = Projections(k=prepared.token_to_image_k, v=prepared.token_to_image_v) if prepared is not None else None
         queries = self.norm2(queries + self.cross_attn_token_to_image(q, k, keys, projected=t2i))
 
         queries = self.norm3(queries + self.mlp(queries))
 
         q = queries + query_pe
-        i2t = {"q": prepared.image_to_token_q} if prepared is not None else None
+        i2t = Projections(q=prepared.image_to_token_q) if prepared is not None else None
         keys = self.norm4(keys + self.cross_attn_image_to_token(k, q, queries, projected=i2t))
         return queries, keys
 
@@ -591,7 +596,9 @@ class FastMaskDecoder(mask_decoder.MaskDecoder):
       features.
 
     :class:`~samwidgets.modeling.mask_decoder.DecodedTokens` may then hold
-    image tokens of batch 1 (shared by all prompts).
+    image tokens of batch 1 (shared by all prompts). The bundled model's early features
+    (:mod:`~samwidgets.modeling.high_res_decoder`) are handled here too, kept at batch 1 as well:
+    its :class:`FastHighResMaskDecoder` is this class.
     """
 
     transformer: FastTwoWayTransformer  # the switch makes the transformer fast too
@@ -629,7 +636,7 @@ class FastMaskDecoder(mask_decoder.MaskDecoder):
 
     def decode_tokens(self, image_embeddings: torch.Tensor, image_pe: torch.Tensor,
                       sparse_prompt_embeddings: torch.Tensor, dense_prompt_embeddings: torch.Tensor,
-                      prepared: PreparedImage | None = None) -> DecodedTokens:
+                      prepared: PreparedImage | None = None) -> HighResDecodedTokens:
         """:meth:`MaskDecoder.decode_tokens` with a shared image side: image_tokens are 1 x C x h x w when
         every prompt sees the same image (no mask prompt), else B x C x h x w."""
         b = sparse_prompt_embeddings.shape[0]
@@ -656,12 +663,13 @@ class FastMaskDecoder(mask_decoder.MaskDecoder):
             hs, src = self.transformer(src, image_pe, tokens)  # B x (5+N) x C, 1 or B x hw x C
         iou_pred = self.iou_prediction_head(hs[:, 0, :])  # B x 4
         image_tokens = src.reshape(-1, h, w, c).permute(0, 3, 1, 2)  # B' x C x h x w, a view of B' x h x w x C
-        return DecodedTokens(mask_tokens=hs[:, 1 : 1 + self.num_mask_tokens, :],  # B x 4 x C
-                             image_tokens=image_tokens, iou_pred=iou_pred, high_res=high_res)
+        return HighResDecodedTokens(mask_tokens=hs[:, 1 : 1 + self.num_mask_tokens, :],  # B x 4 x C
+                                    image_tokens=image_tokens, iou_pred=iou_pred, high_res=high_res)
 
     def masks_of(self, decoded: DecodedTokens, rows: torch.Tensor | None = None) -> torch.Tensor:
         """The 4 low-res masks of the prompts ``rows`` (default: all): R x 4 x 4h x 4w."""
-        mask_tokens, high_res = decoded.mask_tokens, decoded.high_res
+        mask_tokens = decoded.mask_tokens
+        high_res = decoded.high_res if isinstance(decoded, HighResDecodedTokens) else None
         image_tokens = decoded.image_tokens.permute(0, 2, 3, 1)  # B' x h x w x C (contiguous when decoded here)
         if rows is not None:
             mask_tokens = mask_tokens[rows]
@@ -741,6 +749,11 @@ class FastSam(sam.Sam):
         return masks
 
 
+class FastHighResMaskDecoder(FastMaskDecoder, HighResMaskDecoder):
+    """The bundled model's decoder (:class:`~samwidgets.modeling.high_res_decoder.HighResMaskDecoder`), fast:
+    :class:`FastMaskDecoder` adds the early features itself, in its own layout."""
+
+
 # --------------------------------------------------------------------------------------------------
 # The switch
 # --------------------------------------------------------------------------------------------------
@@ -754,6 +767,7 @@ FAST_CLASSES: dict[type[nn.Module], type[nn.Module]] = {
     transformer.TwoWayAttentionBlock: FastTwoWayAttentionBlock,
     transformer.TwoWayTransformer: FastTwoWayTransformer,
     mask_decoder.MaskDecoder: FastMaskDecoder,
+    HighResMaskDecoder: FastHighResMaskDecoder,
     sam.Sam: FastSam,
     **fast_tiny_vit.FAST_CLASSES,  # MobileSAM's encoder, in its own module
 }

@@ -80,18 +80,23 @@ class TwoWayAttentionBlock(nn.Module):
         self.cross_attn_image_to_token = Attention(embedding_dim, num_heads, attention_downsample_rate)
         self.skip_first_layer_pe = skip_first_layer_pe
 
-    def forward(self, queries: torch.Tensor, keys: torch.Tensor, query_pe: torch.Tensor,
-                key_pe: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """queries: B x Nt x C (the tokens), keys: B x HW x C (the image); query_pe, key_pe: their
-        positional encodings (key_pe: B or 1 x HW x C). Returns the updated queries and keys."""
-        # (1) self-attention of the tokens. In the first block the tokens are still their own positional
-        # encoding (queries is query_pe): no PE is added and there is no residual, as in the reference.
+    def tokens_attend_to_themselves(self, queries: torch.Tensor, query_pe: torch.Tensor) -> torch.Tensor:
+        """Step (1), the tokens' self-attention (B x Nt x C -> B x Nt x C). In the first block the tokens are
+        still their own positional encoding (queries is query_pe): no PE is added and there is no residual,
+        as in the reference."""
         if self.skip_first_layer_pe:
             queries = self.self_attn(queries, queries, queries)
         else:
             q = queries + query_pe
             queries = queries + self.self_attn(q, q, queries)
-        queries = self.norm1(queries)
+        return self.norm1(queries)
+
+    def forward(self, queries: torch.Tensor, keys: torch.Tensor, query_pe: torch.Tensor,
+                key_pe: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """queries: B x Nt x C (the tokens), keys: B x HW x C (the image); query_pe, key_pe: their
+        positional encodings (key_pe: B or 1 x HW x C). Returns the updated queries and keys."""
+        # (1) self-attention of the tokens
+        queries = self.tokens_attend_to_themselves(queries, query_pe)
 
         # (2) cross-attention, tokens attending to the image
         q = queries + query_pe

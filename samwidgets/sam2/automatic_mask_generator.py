@@ -51,19 +51,12 @@ import numpy as np
 import torch
 
 from ..inference import amg_utils as amg
-from ..inference.automatic_mask_generator import (
-    OUTPUT_MODES,
-    MaskCandidates,
-    SamAutomaticMaskGenerator,
-    candidates_over_crops,
-    segmentation_of,
-)
-from ..inference.images import ImageLike, as_rgb_uint8
+from ..inference.automatic_mask_generator import MaskCandidates, PointGridGenerator
 from .model import SAM2Base
 from .predictor import SAM2ImagePredictor
 
 
-class SAM2AutomaticMaskGenerator:
+class SAM2AutomaticMaskGenerator(PointGridGenerator):
     """Generate masks for a whole image with SAM 2 from a grid of point prompts.
 
     Args (as the reference; defaults chosen there for SAM 2 with a Hiera-L backbone):
@@ -91,8 +84,12 @@ class SAM2AutomaticMaskGenerator:
             arguments through).
 
     The generator's :class:`~samwidgets.sam2.SAM2ImagePredictor` is ``self.predictor``: an image (or crop)
-    seen before is not encoded again (its feature cache).
+    seen before is not encoded again (its feature cache). SAM 1's full-size clean-up
+    (:meth:`postprocess_small_regions`) is there for candidates of :meth:`generate_candidates`; as in the
+    reference, :meth:`generate` does not run it.
     """
+
+    float_boxes = True  # the reference's MaskData.to_numpy casts every tensor to float32
 
     def __init__(
         self,
@@ -115,94 +112,18 @@ class SAM2AutomaticMaskGenerator:
         multimask_output: bool = True,
         **kwargs: Any,
     ) -> None:
-        if (points_per_side is None) == (point_grids is None):
-            raise ValueError("give exactly one of points_per_side (a regular grid) and point_grids (explicit grids)")
-        if output_mode not in OUTPUT_MODES:
-            raise ValueError(f"output_mode must be one of {OUTPUT_MODES}, got {output_mode!r}")
-        if crop_n_layers < 0:
-            raise ValueError(f"crop_n_layers must be >= 0, got {crop_n_layers}")
-        if points_per_batch < 1:
-            raise ValueError(f"points_per_batch must be >= 1, got {points_per_batch}")
-        if points_per_side is not None:
-            self.point_grids = amg.build_all_layer_point_grids(points_per_side, crop_n_layers,
-                                                               crop_n_points_downscale_factor)
-        else:
-            assert point_grids is not None, "exactly one of the two is given (checked above)"
-            self.point_grids = [np.asarray(g, dtype=np.float64).reshape(-1, 2) for g in point_grids]
-            if len(self.point_grids) < crop_n_layers + 1:
-                raise ValueError(f"point_grids has {len(self.point_grids)} grids but crop_n_layers={crop_n_layers} "
-                                 f"needs {crop_n_layers + 1} (one per layer, the whole image first)")
+        super().__init__(points_per_side, points_per_batch, pred_iou_thresh, stability_score_thresh,
+                         stability_score_offset, box_nms_thresh, crop_n_layers, crop_nms_thresh, crop_overlap_ratio,
+                         crop_n_points_downscale_factor, point_grids, min_mask_region_area, output_mode)
         # holes and specks are cleaned in the predictor's low-res logits, as the reference does
         self.predictor = SAM2ImagePredictor(model, max_hole_area=min_mask_region_area,
                                             max_sprinkle_area=min_mask_region_area)
-        self.points_per_batch = points_per_batch
-        self.pred_iou_thresh = pred_iou_thresh
-        self.stability_score_thresh = stability_score_thresh
-        self.stability_score_offset = stability_score_offset
         self.mask_threshold = mask_threshold
-        self.box_nms_thresh = box_nms_thresh
-        self.crop_n_layers = crop_n_layers
-        self.crop_nms_thresh = crop_nms_thresh
-        self.crop_overlap_ratio = crop_overlap_ratio
-        self.crop_n_points_downscale_factor = crop_n_points_downscale_factor
-        self.min_mask_region_area = min_mask_region_area
-        self.output_mode = output_mode
         self.use_m2m = use_m2m
         self.multimask_output = multimask_output
 
-    # -- the whole image --------------------------------------------------------------------------
-    @torch.no_grad()
-    def generate(self, image: ImageLike) -> list[dict[str, Any]]:
-        """Masks for the whole image, as the reference's records.
-
-        image: H x W x 3 uint8 RGB (or anything :func:`samwidgets.inference.images.as_rgb_uint8` accepts).
-        Each record has ``segmentation`` (per ``output_mode``), ``area`` (pixels), ``bbox`` (XYWH floats,
-        from the mask's first / last pixel indices), ``predicted_iou``, ``point_coords`` ([[x, y]], the
-        prompt, image pixels), ``stability_score`` and ``crop_box`` (XYWH floats, the crop the mask came from).
-        Records are ordered as the reference orders them: by predicted IoU, then (with crops) smaller crops first.
-        """
-        rgb = as_rgb_uint8(image)  # H x W x 3
-        candidates = self.generate_candidates(rgb)
-        return [self._record(candidates, i) for i in range(len(candidates))]
-
-    @torch.no_grad()
-    def generate_candidates(self, rgb: np.ndarray) -> MaskCandidates:
-        """Run every crop and remove duplicates between crops: the kept masks as RLE, before the records."""
-        return candidates_over_crops(rgb, self.crop_n_layers, self.crop_overlap_ratio, self.crop_nms_thresh,
-                                     self._process_crop)
-
-    def _record(self, c: MaskCandidates, i: int) -> dict[str, Any]:
-        """The reference's record of candidate i (boxes and points as floats, as its float32 arrays give)."""
-        rle = c.rles[i]
-        return {
-            "segmentation": segmentation_of(rle, self.output_mode),
-            "area": amg.rle_area(rle),
-            "bbox": [float(v) for v in amg.box_xyxy_to_xywh(c.boxes[i])],
-            "predicted_iou": float(c.iou_preds[i]),
-            "point_coords": [c.points[i].tolist()],
-            "stability_score": float(c.stability[i]),
-            "crop_box": [float(v) for v in amg.box_xyxy_to_xywh(c.crop_boxes[i])],
-        }
-
-    # -- one crop ---------------------------------------------------------------------------------
-    def _process_crop(self, rgb: np.ndarray, crop_box: list[int], layer: int,
-                      image_size: tuple[int, int]) -> MaskCandidates:
-        """Masks from the point grid of one crop (XYXY pixel edges), deduplicated within the crop, image frame."""
-        x0, y0, x1, y1 = crop_box
-        crop = rgb[y0:y1, x0:x1]  # h x w x 3
-        crop_size = crop.shape[:2]
-        self.predictor.set_image(crop)  # encoded once (or served by the feature cache)
-        points = self.point_grids[layer] * np.array(crop_size[::-1], dtype=np.float64)[None]  # P x 2, crop pixels
-        found = MaskCandidates.concat([self._process_batch(points[s], crop_size, crop_box, image_size)
-                                       for s in amg.batch_slices(len(points), self.points_per_batch)])
+    def _forget_image(self) -> None:
         self.predictor.reset_predictor()
-        if len(found) == 0:
-            return found
-        keep = amg.nms(found.boxes, found.iou_preds, self.box_nms_thresh)  # best predicted IoU first
-        found = found.select(keep)
-        found.points = amg.uncrop_points(found.points, crop_box)
-        found.crop_boxes = torch.tensor([crop_box] * len(found), dtype=torch.int64).reshape(-1, 4)
-        return found
 
     # -- one batch of points ----------------------------------------------------------------------
     def _process_batch(self, points: np.ndarray, crop_size: tuple[int, int], crop_box: list[int],
@@ -294,7 +215,3 @@ class SAM2AutomaticMaskGenerator:
         x0, y0 = crop_box[:2]
         boxes[empty] = torch.tensor([x0, y0, x0, y0], dtype=torch.int64)
         return boxes
-
-    #: SAM 1's full-size clean-up (fill holes, drop islands smaller than ``min_area``, NMS again), for
-    #: candidates of :meth:`generate_candidates`. As in the reference, :meth:`generate` does not run it.
-    postprocess_small_regions = staticmethod(SamAutomaticMaskGenerator.postprocess_small_regions)

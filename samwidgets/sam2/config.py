@@ -19,16 +19,17 @@ dataclass reads like the yaml; nothing else uses them.
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import os
 import posixpath
 from dataclasses import dataclass
 from typing import Any
 
+from ..modeling.config import ConfigRecord
+
 
 @dataclass(frozen=True)
-class Sam2Config:
+class Sam2Config(ConfigRecord):
     """Every number of a SAM 2 model (image encoder, prompt encoder, mask decoder; video flags)."""
 
     # --- Image encoder, part 1: the Hiera trunk (yaml: model.image_encoder.trunk) ---
@@ -149,22 +150,6 @@ class Sam2Config:
     def embedding_size(self) -> int:
         """Side of the image embedding grid (64 for 1024 px)."""
         return self.image_size // self.backbone_stride
-
-    def replace(self, **changes: Any) -> Sam2Config:
-        """A copy with some fields changed."""
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The fields as plain Python values (tuples as lists)."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Sam2Config:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown Sam2Config fields: {sorted(unknown)}")
-        return cls(**d)
 
 
 # The numbers shared by all eight official yaml files (model.* and image_encoder.*, image path and video flags).

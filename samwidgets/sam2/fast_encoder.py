@@ -131,7 +131,8 @@ class FastHiera(hiera.Hiera):
 
 class FastFpnNeck(neck.FpnNeck):
     """:class:`neck.FpnNeck` with the 1 x 1 lateral convolutions as matrix products on channels-last tokens, and
-    the position encodings as views of the cached table (see the module docstring)."""
+    the position encodings as views of the cached table (see the module docstring): the plain neck's loop, with
+    its two steps (``_lateral``, ``_positions``) replaced."""
 
     def _lateral(self, index: int, x: torch.Tensor) -> torch.Tensor:
         """``self.convs[index]`` on x (B x C x h x w, channels-last in memory from the trunk): B x d_model x h x w."""
@@ -148,29 +149,6 @@ class FastFpnNeck(neck.FpnNeck):
             return encoding(x).to(x.dtype)
         grid = encoding.cached_grid(x.shape[-2], x.shape[-1], x.device).to(x.dtype)  # C x h x w
         return grid[None].expand(x.shape[0], -1, -1, -1)  # B x C x h x w, a view: do not write to it
-
-    def forward(self, xs: list[torch.Tensor]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """The plain neck's loop (lowest resolution first) with the lateral and position steps above."""
-        if len(xs) != len(self.convs):
-            raise ValueError(f"the neck expects {len(self.convs)} feature maps, got {len(xs)}")
-        n = len(self.convs) - 1
-        features: list[torch.Tensor] = [torch.empty(0)] * len(xs)
-        positions: list[torch.Tensor] = [torch.empty(0)] * len(xs)
-        coarser = None
-        for i in range(n, -1, -1):
-            lateral = self._lateral(n - i, xs[i])  # B x d_model x h_i x w_i
-            if i in self.fpn_top_down_levels and coarser is not None:
-                top_down = F.interpolate(coarser.to(dtype=torch.float32), scale_factor=2.0, mode=self.fpn_interp_model,
-                                         align_corners=None if self.fpn_interp_model == "nearest" else False,
-                                         antialias=False)
-                coarser = lateral + top_down
-                if self.fuse_type == "avg":
-                    coarser = coarser / 2
-            else:
-                coarser = lateral
-            features[i] = coarser
-            positions[i] = self._positions(coarser)
-        return features, positions
 
 
 #: plain class -> its fast subclass, joined to the kit's switch below

@@ -32,7 +32,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from samwidgets.modeling.common import MLP, LayerNorm2d
+from samwidgets.modeling.common import MLP
+from samwidgets.modeling.mask_decoder import output_upscaling
 
 from .transformer import SAM2TwoWayTransformer
 
@@ -61,14 +62,8 @@ class SAM2MaskDecoder(nn.Module):
             self.obj_score_token = nn.Embedding(1, dim)
         self.use_multimask_token_for_obj_ptr = use_multimask_token_for_obj_ptr
 
-        # x4 upscaling of the image tokens: C x h x w -> C/8 x 4h x 4w (indices 0, 1, 3 hold weights)
-        self.output_upscaling = nn.Sequential(
-            nn.ConvTranspose2d(dim, dim // 4, kernel_size=2, stride=2),
-            LayerNorm2d(dim // 4),
-            nn.GELU(),
-            nn.ConvTranspose2d(dim // 4, dim // 8, kernel_size=2, stride=2),
-            nn.GELU(),
-        )
+        # x4 upscaling of the image tokens, as SAM 1's: C x h x w -> C/8 x 4h x 4w (indices 0, 1, 3 hold weights)
+        self.output_upscaling = output_upscaling(dim)
         self.use_high_res_features = use_high_res_features
         if use_high_res_features:
             # applied once per image by SAM2Base.forward_image, not here (the image's features are reused per click)

@@ -107,6 +107,14 @@ class FpnNeck(nn.Module):
         levels = range(len(self.convs)) if fpn_top_down_levels is None else fpn_top_down_levels
         self.fpn_top_down_levels = list(levels)
 
+    def _lateral(self, index: int, x: torch.Tensor) -> torch.Tensor:
+        """The lateral projection ``convs[index]`` of one trunk map (B x C x h x w): B x d_model x h x w."""
+        return self.convs[index](x)
+
+    def _positions(self, x: torch.Tensor) -> torch.Tensor:
+        """The position encoding of one output map x (B x d_model x h x w), in x's dtype."""
+        return self.position_encoding(x).to(x.dtype)
+
     def forward(self, xs: list[torch.Tensor]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         if len(xs) != len(self.convs):
             raise ValueError(f"the neck expects {len(self.convs)} feature maps, got {len(xs)}")
@@ -115,7 +123,7 @@ class FpnNeck(nn.Module):
         positions: list[torch.Tensor] = [torch.empty(0)] * len(xs)
         coarser = None
         for i in range(n, -1, -1):  # from the lowest resolution (i = n) to the highest (i = 0)
-            lateral = self.convs[n - i](xs[i])  # B x d_model x h_i x w_i
+            lateral = self._lateral(n - i, xs[i])  # B x d_model x h_i x w_i
             if i in self.fpn_top_down_levels and coarser is not None:
                 top_down = F.interpolate(coarser.to(dtype=torch.float32), scale_factor=2.0, mode=self.fpn_interp_model,
                                          align_corners=None if self.fpn_interp_model == "nearest" else False,
@@ -126,5 +134,5 @@ class FpnNeck(nn.Module):
             else:
                 coarser = lateral
             features[i] = coarser
-            positions[i] = self.position_encoding(coarser).to(coarser.dtype)
+            positions[i] = self._positions(coarser)
         return features, positions

@@ -41,8 +41,8 @@ import torch
 import torch.nn.functional as F
 from numpy.typing import ArrayLike
 
-from ..inference.cache import CachedEmbedding, EmbeddingCache, image_digest, model_fingerprint, predictor_cache
-from ..modeling.fast import enable_fast_paths, fast_paths_enabled
+from ..inference.cache import CachedEmbedding, EmbeddingCache, image_digest, model_fingerprint
+from ..inference.predictor_base import CachingPredictor
 from .model import SAM2Base
 from .transforms import SAM2Transforms
 
@@ -84,7 +84,7 @@ def unpack_features(packed: torch.Tensor, channels: tuple[int, int, int]) -> tup
     return embed.contiguous(), [F.pixel_shuffle(s0, 4).contiguous(), F.pixel_shuffle(s1, 2).contiguous()]
 
 
-class SAM2ImagePredictor:
+class SAM2ImagePredictor(CachingPredictor[SAM2Base]):
     """Computes an image's embedding once (:meth:`set_image`) and predicts masks from prompts (:meth:`predict`)."""
 
     def __init__(self, sam_model: SAM2Base, mask_threshold: float = 0.0, max_hole_area: float = 0.0,
@@ -103,13 +103,7 @@ class SAM2ImagePredictor:
             outputs within float tolerance. False switches it back to the plain code. The switch changes the
             model in place, as ``SamPredictor``'s does.
         """
-        enable_fast_paths(sam_model, fast)  # in place: it switches the classes of the model's modules
-        self.model = sam_model
-        self.cache = predictor_cache(cache, cache_size, disk_cache)
-        #: seconds the last set_image spent in the image encoder (0.0 when cached)
-        self.last_encode_seconds = 0.0
-        #: whether the last set_image was served from the cache
-        self.last_set_image_cached = False
+        super().__init__(sam_model, fast=fast, cache=cache, cache_size=cache_size, disk_cache=disk_cache)
         self._transforms = SAM2Transforms(resolution=sam_model.image_size, mask_threshold=mask_threshold,
                                           max_hole_area=max_hole_area, max_sprinkle_area=max_sprinkle_area,
                                           mean=sam_model.config.pixel_mean, std=sam_model.config.pixel_std)
@@ -118,11 +112,6 @@ class SAM2ImagePredictor:
         size = sam_model.image_size
         self._bb_feat_sizes = [(size // 4, size // 4), (size // 8, size // 8), (size // 16, size // 16)]
         self.reset_predictor()
-
-    @property
-    def fast(self) -> bool:
-        """Whether the model runs the fast paths (see ``fast`` in the constructor)."""
-        return fast_paths_enabled(self.model)
 
     @property
     def device(self) -> torch.device:

@@ -20,6 +20,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 
@@ -36,6 +37,7 @@ def call_later_in_running_loop(delay: float, callback: Callable[[], None]) -> Ti
     return loop.call_later(delay, callback)
 
 
+@dataclass(eq=False)
 class Throttle:
     """Run ``work(*args)`` for the newest request, at most once per interval.
 
@@ -48,21 +50,23 @@ class Throttle:
             or None when it cannot schedule).
     """
 
-    def __init__(self, work: Callable[..., Any], *, min_interval: float = 1 / 30, headroom: float = 2.0,
-                 clock: Callable[[], float] = time.perf_counter,
-                 call_later: Callable[[float, Callable[[], None]], Timer | None] = call_later_in_running_loop) -> None:
-        self.work = work
-        self.min_interval = min_interval
-        self.headroom = headroom
-        self.interval = min_interval
-        self._clock = clock
-        self._call_later = call_later
-        self._pending: tuple | None = None
-        self._timer: Timer | None = None
-        self._next_due = float("-inf")
-        self._runs: deque[float] = deque(maxlen=64)  # start times of the latest runs
-        #: requests replaced by a newer one before they ran
-        self.dropped = 0
+    work: Callable[..., Any]
+    min_interval: float = field(default=1 / 30, kw_only=True)
+    headroom: float = field(default=2.0, kw_only=True)
+    clock: Callable[[], float] = field(default=time.perf_counter, kw_only=True)
+    call_later: Callable[[float, Callable[[], None]], Timer | None] = field(default=call_later_in_running_loop,
+                                                                            kw_only=True)
+    #: seconds between two runs now: min_interval, or headroom times the last run's duration when longer
+    interval: float = field(init=False)
+    #: requests replaced by a newer one before they ran
+    dropped: int = field(default=0, init=False)
+    _pending: tuple | None = field(default=None, init=False)
+    _timer: Timer | None = field(default=None, init=False)
+    _next_due: float = field(default=float("-inf"), init=False)
+    _runs: deque[float] = field(default_factory=lambda: deque(maxlen=64), init=False)  # start times of the latest runs
+
+    def __post_init__(self) -> None:
+        self.interval = self.min_interval
 
     @property
     def pending(self) -> bool:
@@ -76,11 +80,11 @@ class Throttle:
         self._pending = args
         if self._timer is not None:
             return  # the scheduled run will take the newest arguments
-        delay = self._next_due - self._clock()
+        delay = self._next_due - self.clock()
         if delay <= 0:
             self._run()
         else:
-            self._timer = self._call_later(delay, self._fire)
+            self._timer = self.call_later(delay, self._fire)
 
     def cancel(self) -> None:
         """Drop the waiting request (a click came first)."""
@@ -98,7 +102,7 @@ class Throttle:
 
     def rate(self, window: float = 1.0) -> float:
         """Runs per second over the last ``window`` seconds."""
-        now = self._clock()
+        now = self.clock()
         return sum(1 for t in self._runs if now - t <= window) / window
 
     def _fire(self) -> None:
@@ -109,11 +113,11 @@ class Throttle:
         if self._pending is None:
             return
         args, self._pending = self._pending, None
-        start = self._clock()
+        start = self.clock()
         self._runs.append(start)
         try:
             self.work(*args)
         finally:
-            took = self._clock() - start
+            took = self.clock() - start
             self.interval = max(self.min_interval, self.headroom * took)
             self._next_due = start + self.interval

@@ -31,10 +31,10 @@ from omegaconf import OmegaConf
 
 TESTS = Path(__file__).resolve().parents[1]
 DATA = TESTS / "data"
-sys.path.insert(0, str(TESTS))  # tests/random_weights.py: the generator the tests use too
+sys.path.insert(0, str(TESTS))  # tests/random_weights.py: the generators (weights, picture) the tests use too
 
 import sam2  # noqa: E402
-from random_weights import portable_random_weights, portable_uniform  # noqa: E402
+from random_weights import portable_random_weights, portable_uniform, test_image  # noqa: E402
 from sam2.build_sam import build_sam2  # noqa: E402
 from sam2.modeling.backbones.hieradet import Hiera  # noqa: E402
 from sam2.modeling.backbones.image_encoder import FpnNeck  # noqa: E402
@@ -74,17 +74,6 @@ SMALL_OVERRIDES = [
     "model.memory_encoder.fuser.num_layers=1",
     "model.memory_encoder.position_encoding.num_pos_feats=16",
 ]
-
-
-def test_image(h: int, w: int, seed: int) -> np.ndarray:
-    """A smooth picture with a few regions and a little texture: H x W x 3 uint8."""
-    y, x = np.mgrid[0:h, 0:w] / max(h, w)
-    img = np.zeros((h, w, 3))
-    img[..., 0] = 60 + 150 * (((x - 0.35) ** 2 + (y - 0.4) ** 2) < 0.06)
-    img[..., 1] = 40 + 170 * ((x > 0.55) & (y > 0.2) & (y < 0.7))
-    img[..., 2] = 110 + 70 * np.sin(9 * x + 4 * y)
-    img += 12 * portable_uniform(seed, h * w * 3).reshape(h, w, 3)
-    return np.clip(img, 0, 255).astype(np.uint8)
 
 
 def write_shapes(path: Path, state_dict: dict[str, torch.Tensor]) -> None:
