@@ -127,6 +127,23 @@ class PointGridGenerator:
     model's own), removes duplicates within each crop and then across crops, and turns the survivors into the
     reference's records. Subclasses set ``self.predictor`` (anything with ``set_image``) and say how a crop's
     image is let go (:meth:`_forget_image`).
+
+    The arguments both generators take, as both references name them:
+        points_per_side: points along each side of the grid (points_per_side**2 prompts); None when
+            ``point_grids`` is given instead.
+        points_per_batch: prompts run through the decoder at once.
+        pred_iou_thresh: keep masks whose predicted IoU is above this (0 disables the filter).
+        stability_score_thresh: keep masks whose stability score is at least this (0 disables).
+        stability_score_offset: the logit shift (+/-) of the stability score.
+        box_nms_thresh: box IoU above which the lower-scored of two masks of one crop is dropped.
+        crop_n_layers: extra layers of crops; layer i has 2**i x 2**i crops.
+        crop_nms_thresh: box IoU for removing duplicates between crops.
+        crop_overlap_ratio: overlap of neighbouring crops of layer 1, as a fraction of the short side.
+        crop_n_points_downscale_factor: layer i uses points_per_side / factor**i points per side.
+        point_grids: explicit normalised (x, y in [0, 1]) grids, one per crop layer.
+        min_mask_region_area: if > 0, small holes and islands are removed (each generator says how).
+        output_mode: "binary_mask" (H x W bool array), "uncompressed_rle" (counts as a list) or
+            "coco_rle" (counts as a str); RLE saves memory on large images.
     """
 
     #: a record's ``bbox`` and ``crop_box`` as floats (SAM 2's reference casts them) rather than integers
@@ -268,26 +285,14 @@ class PointGridGenerator:
 class SamAutomaticMaskGenerator(PointGridGenerator):
     """Generate masks for a whole image from a grid of point prompts.
 
-    Args (as in the reference; defaults chosen there for ViT-H):
-        model: the SAM model.
-        points_per_side: points along each side of the grid (points_per_side**2
-            prompts); None when ``point_grids`` is given instead.
-        points_per_batch: prompts run through the decoder at once.
-        pred_iou_thresh: keep masks whose predicted IoU is above this (0 disables).
-        stability_score_thresh: keep masks whose stability score is at least this (0 disables).
-        stability_score_offset: the logit shift (+/-) used for the stability score.
-        box_nms_thresh: box IoU above which the lower-scored of two masks of one crop is dropped.
-        crop_n_layers: extra layers of crops; layer i has 2**i x 2**i crops.
-        crop_nms_thresh: box IoU for removing duplicates between crops.
-        crop_overlap_ratio: overlap of neighbouring crops of layer 1, as a fraction of the short side.
-        crop_n_points_downscale_factor: layer i uses points_per_side / factor**i points per side.
-        point_grids: explicit normalised (x, y in [0, 1]) grids, one per crop layer.
-        min_mask_region_area: if > 0, fill holes and drop islands smaller than this (needs scipy).
-        output_mode: "binary_mask" (H x W bool array), "uncompressed_rle"
-            (counts as a list) or "coco_rle" (counts as a str); RLE saves memory on large images.
+    Args (as in the reference; defaults chosen there for ViT-H): ``model``, the SAM model, and the grid, filter
+    and crop arguments of both generators (see :class:`PointGridGenerator`), where
+        min_mask_region_area: if > 0, fill holes and drop islands smaller than this, at full size (needs scipy);
         decoder_batch_size: (samwidgets only) prompts per mask-decoder call within a batch of
             points; None picks 8 on a CPU (faster there) and points_per_batch on a GPU.
     """
+
+    predictor: SamPredictor
 
     def __init__(
         self,

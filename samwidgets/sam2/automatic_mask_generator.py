@@ -59,25 +59,13 @@ from .predictor import SAM2ImagePredictor
 class SAM2AutomaticMaskGenerator(PointGridGenerator):
     """Generate masks for a whole image with SAM 2 from a grid of point prompts.
 
-    Args (as the reference; defaults chosen there for SAM 2 with a Hiera-L backbone):
-        model: the SAM 2 model (:func:`samwidgets.sam2.build_sam2`).
-        points_per_side: points along each side of the grid (points_per_side**2 prompts); None when
-            ``point_grids`` is given instead.
-        points_per_batch: prompts run through the decoder at once.
-        pred_iou_thresh: keep masks whose predicted IoU is above this (0 disables the filter).
-        stability_score_thresh: keep masks whose stability score is at least this (0 disables).
-        stability_score_offset: the logit shift (+/-) of the stability score.
-        mask_threshold: logits above it are foreground.
-        box_nms_thresh: box IoU above which the lower-scored of two masks of one crop is dropped.
-        crop_n_layers: extra layers of crops; layer i has 2**i x 2**i crops.
-        crop_nms_thresh: box IoU for removing duplicates between crops.
-        crop_overlap_ratio: overlap of neighbouring crops of layer 1, as a fraction of the short side.
-        crop_n_points_downscale_factor: layer i uses points_per_side / factor**i points per side.
-        point_grids: explicit normalised (x, y in [0, 1]) grids, one per crop layer.
+    Args (as the reference; defaults chosen there for SAM 2 with a Hiera-L backbone): ``model``, the SAM 2 model
+    (:func:`samwidgets.sam2.build_sam2`), the grid, filter and crop arguments of both generators (see
+    :class:`~samwidgets.inference.automatic_mask_generator.PointGridGenerator`), where
         min_mask_region_area: if > 0, fill holes and remove specks of at most this many low-res pixels
-            (the predictor's ``max_hole_area`` / ``max_sprinkle_area``).
-        output_mode: "binary_mask" (H x W bool array), "uncompressed_rle" (counts as a list) or
-            "coco_rle" (counts as a str).
+            (the predictor's ``max_hole_area`` / ``max_sprinkle_area``);
+    and SAM 2's own:
+        mask_threshold: logits above it are foreground.
         use_m2m: refine every mask once with its own low-res logits as a mask prompt.
         multimask_output: three masks per point (True) or one.
         **kwargs: accepted and ignored, as in the reference (whose ``from_pretrained`` passes the model's
@@ -90,6 +78,7 @@ class SAM2AutomaticMaskGenerator(PointGridGenerator):
     """
 
     float_boxes = True  # the reference's MaskData.to_numpy casts every tensor to float32
+    predictor: SAM2ImagePredictor
 
     def __init__(
         self,
