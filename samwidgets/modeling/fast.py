@@ -81,7 +81,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TypeVar, cast
+from typing import Literal, TypeVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -307,6 +307,10 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     return torch.softmax(scores, dim=-2).transpose(-1, -2) @ v  # B x heads x Nq x c
 
 
+#: which of an attention's input projections: ``q_proj``, ``k_proj`` or ``v_proj``
+Projection = Literal["q", "k", "v"]
+
+
 @dataclass(frozen=True, eq=False)
 class Projections:
     """Inputs of a :class:`FastDecoderAttention` already projected (and split into heads) with its
@@ -343,11 +347,11 @@ class FastDecoderAttention(transformer.Attention):
       4096 x 128: about a third of the multiply-adds. The same function, summed in another order.
     """
 
-    def project(self, x: torch.Tensor, which: str) -> torch.Tensor:
+    def project(self, x: torch.Tensor, which: Projection) -> torch.Tensor:
         """Project B x N x C inputs with q_proj, k_proj or v_proj and split heads: B x heads x N x c."""
         return self._separate_heads(getattr(self, f"{which}_proj")(x))
 
-    def _head_weights(self, which: str) -> torch.Tensor:
+    def _head_weights(self, which: Projection) -> torch.Tensor:
         """The projection's weight per head: heads x c x C (c = internal_dim / heads)."""
         weight = getattr(self, f"{which}_proj").weight  # internal_dim x C
         return weight.view(self.num_heads, -1, weight.shape[-1])
