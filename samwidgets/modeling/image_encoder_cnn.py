@@ -22,7 +22,7 @@ attention blocks, the pyramid, the neck, the high-res path), so that a
 fine-tuning can train the head on top of a frozen trunk.
 
 With ``config.high_res_features`` the pyramid goes on down to 1/4 and gives
-C/8 channels at 128 x 128, which the mask decoder adds to its upscaled
+C/8 channels at 128 x 128, which the mask decoder (high_res_decoder.py) adds to its upscaled
 features (as HQ-SAM adds early encoder features) so that mask boundaries
 can follow the photo's edges rather than the 16-pixel token grid. They travel
 *inside* the embedding tensor, packed space-to-depth (see
@@ -88,7 +88,7 @@ class GlobalAttentionBlock(nn.Module):
 def pack_high_res(features: torch.Tensor) -> torch.Tensor:
     """B x c x 4h x 4w -> B x 16c x h x w, each 4 x 4 block of pixels stacked into channels.
 
-    The channel order is the mask decoder's (see ``MaskDecoder.masks_from_hypernetworks``):
+    The channel order is the mask decoder's (see ``FastMaskDecoder.masks_from_hypernetworks``, fast.py):
     pixel (4y + 2*i1 + i2, 4x + 2*j1 + j2) goes to channels [(i1, j1, i2, j2, c)] of cell (y, x).
     """
     b, c, hh, ww = features.shape
