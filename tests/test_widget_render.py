@@ -134,7 +134,7 @@ def test_snapshot_shows_the_toggle_and_the_prompts(canvas, scene):
     snap = snapshot.widget_snapshot(canvas)
     dx, dy = canvas.grid.to_display(x, y)
     x0, y0 = snap.regions["image"][:2]
-    assert tuple(snap.pixels[y0 + int(dy), x0 + int(dx)]) == snapshot.PROMPT_POSITIVE  # the click's green dot
+    assert tuple(snap.pixels[y0 + int(dy), x0 + int(dx)]) == render.PROMPT_POSITIVE  # the click's green dot
     canvas.toggle_mode()
     if canvas.preview_enabled:
         canvas.toggle_preview()
@@ -277,3 +277,11 @@ def test_snapshot_falls_back_to_pillows_bitmap_font(monkeypatch):
         assert _reddish(_crop(snap, "status")) > 0 and _has(_crop(snap, "objects"), snapshot.SELECTED_ROW)
     finally:
         snapshot.font.cache_clear()
+
+
+def test_the_canvas_and_its_snapshot_draw_prompts_in_the_same_colours():
+    """One specification (render.py): the live canvas takes it as CSS, the snapshot as RGB."""
+    assert render.css_color(render.PROMPT_POSITIVE) == "#32cd32"  # limegreen, the clicks' colour since the start
+    assert render.css_color(render.PROMPT_NEGATIVE) == "#ff3030"
+    assert render.css_color(render.PENDING_BOX) == "#ffd700" and render.css_color(render.RING) == "#ffffff"
+    assert not hasattr(snapshot, "PROMPT_POSITIVE")  # no second copy

@@ -736,7 +736,7 @@ class SamCanvas(widgets.VBox):
         layer = self.canvas[PREVIEW_LAYER]
         with hold_canvas():
             self._paint_patch(layer, patch)
-            layer.line_width, layer.stroke_style = 1.5, "#ffffff"
+            layer.line_width, layer.stroke_style = 1.5, render.css_color(render.RING)
             layer.stroke_circle(x, y, 5)  # where the click would go
         self._preview_shown = True
         self.previews += 1
@@ -899,11 +899,11 @@ class SamCanvas(widgets.VBox):
             if prompt.box is not None:
                 x0, y0 = to_display(*prompt.box[:2])
                 x1, y1 = to_display(*prompt.box[2:])
-                layer.line_width, layer.stroke_style = 2, "#32cd32"
+                layer.line_width, layer.stroke_style = 2, render.css_color(render.PROMPT_POSITIVE)
                 layer.stroke_rect(x0, y0, x1 - x0, y1 - y0)
             pending = self._pending_boxes.get(self.session.index, ())
             if pending:
-                layer.line_width, layer.stroke_style = 2, "#ffd700"
+                layer.line_width, layer.stroke_style = 2, render.css_color(render.PENDING_BOX)
                 layer.set_line_dash([8, 4])
                 for box in pending:
                     x0, y0 = to_display(*box[:2])
@@ -912,15 +912,16 @@ class SamCanvas(widgets.VBox):
                 layer.set_line_dash([])
             if rubber_band is not None:
                 x0, y0, x1, y1 = rubber_band
-                layer.line_width, layer.stroke_style = 1.5, "#ffd700" if self.box_mode else "#ffffff"
+                layer.line_width = 1.5
+                layer.stroke_style = render.css_color(render.PENDING_BOX if self.box_mode else render.RING)
                 layer.set_line_dash([6, 4])
                 layer.stroke_rect(min(x0, x1), min(y0, y1), abs(x1 - x0), abs(y1 - y0))
                 layer.set_line_dash([])
             for (x, y), label in zip(prompt.points, prompt.labels):
                 dx, dy = to_display(x, y)
-                layer.fill_style = "#32cd32" if label else "#ff3030"
+                layer.fill_style = render.css_color(render.PROMPT_POSITIVE if label else render.PROMPT_NEGATIVE)
                 layer.fill_circle(dx, dy, 6)
-                layer.line_width, layer.stroke_style = 1.5, "#ffffff"
+                layer.line_width, layer.stroke_style = 1.5, render.css_color(render.RING)
                 layer.stroke_circle(dx, dy, 6)
 
         if hold:

@@ -21,6 +21,17 @@ from PIL import Image
 from .state import ImageState, mask_bbox
 
 EDIT_COLOR = (30, 144, 255)
+#: The prompts, as the canvas draws them and its snapshot copies them: clicks (and the box) green, negative
+#: clicks red, boxes waiting for Enter gold, rings white.
+PROMPT_POSITIVE = (50, 205, 50)
+PROMPT_NEGATIVE = (255, 48, 48)
+PENDING_BOX = (255, 215, 0)
+RING = (255, 255, 255)
+
+
+def css_color(rgb: tuple[int, int, int]) -> str:
+    """An RGB triple as the canvas's stroke and fill styles take it: "#rrggbb"."""
+    return "#{:02x}{:02x}{:02x}".format(*rgb)
 FILL_ALPHA = 100
 SELECTED_ALPHA = 160
 EDGE_ALPHA = 255

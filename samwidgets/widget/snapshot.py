@@ -35,8 +35,6 @@ BORDER = (189, 189, 189)
 SELECTED_ROW = (33, 150, 243)  # the selected option of the object list
 ERROR = (204, 0, 0)
 PLACEHOLDER = (246, 246, 246)
-PROMPT_POSITIVE = (50, 205, 50)
-PROMPT_NEGATIVE = (255, 48, 48)
 
 FONT_SIZE = 13
 STATUS_FONT_SIZE = 12
@@ -221,11 +219,11 @@ def _draw_prompts(draw: ImageDraw.ImageDraw, view: WidgetView, ox: int, oy: int)
         x0, y0 = view.grid.to_display(*prompt.box[:2])
         x1, y1 = view.grid.to_display(*prompt.box[2:])
         draw.rectangle([ox + min(x0, x1), oy + min(y0, y1), ox + max(x0, x1), oy + max(y0, y1)],
-                       outline=PROMPT_POSITIVE, width=2)
+                       outline=render.PROMPT_POSITIVE, width=2)
     for (x, y), label in zip(prompt.points, prompt.labels):
         dx, dy = view.grid.to_display(x, y)
         draw.ellipse([ox + dx - 6, oy + dy - 6, ox + dx + 6, oy + dy + 6],
-                     fill=PROMPT_POSITIVE if label else PROMPT_NEGATIVE, outline=(255, 255, 255), width=2)
+                     fill=render.PROMPT_POSITIVE if label else render.PROMPT_NEGATIVE, outline=render.RING, width=2)
 
 
 def _object_rows(state: ImageState) -> tuple[list, int]:
